@@ -1,0 +1,3 @@
+from podseek.cli import main
+
+main()

@@ -1,0 +1,109 @@
+"""The ingest stage: read a source, clean every record, and merge it into the catalog.
+
+Re-ingesting is idempotent: unchanged records are left alone, changed ones updated, new ones
+added, and with ``replace`` the records a source no longer has are removed. One source is
+one transaction, so an interrupted ingest leaves the previous catalog as it was.
+"""
+
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from tqdm import tqdm
+
+from podseek.catalog.build import Skip, build_episode
+from podseek.catalog.sources import Source
+from podseek.catalog.store import CatalogStore
+from podseek.errors import PodseekError
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest did, by count; ``skipped`` and ``notes`` are counted by reason."""
+
+    source: str
+    kind: str
+    location: str
+    read: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    @property
+    def kept(self) -> int:
+        return self.added + self.updated + self.unchanged
+
+    @property
+    def per_second(self) -> float:
+        return self.read / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["skipped"] = dict(self.skipped.most_common())
+        data["notes"] = dict(self.notes.most_common())
+        data["kept"] = self.kept
+        data["per_second"] = round(self.per_second, 1)
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+
+def ingest(
+    store: CatalogStore,
+    source: Source,
+    replace: bool = False,
+    min_detect_chars: int = 20,
+    progress: bool | None = None,
+) -> IngestSummary:
+    """Merge every record of ``source`` into ``store`` in one transaction.
+
+    Args:
+        store: the catalog to write.
+        source: a reader (see :mod:`podseek.catalog.sources`).
+        replace: also remove the source's records that it no longer has.
+        min_detect_chars: shortest text whose language is detected when the source gives none.
+        progress: show a progress bar; ``None`` shows one only on a terminal.
+
+    Returns:
+        The counts of what was read, added, updated, left unchanged, removed and skipped.
+    """
+    summary = IngestSummary(source.name, source.kind, source.location)
+    started = time.perf_counter()
+    bar = tqdm(
+        total=source.total(),
+        desc=f"ingest {source.name}",
+        unit=" rows",
+        disable=None if progress is None else not progress,
+        leave=False,
+    )
+    with bar, store.write(source.name) as batch:
+        for raw in source.records():
+            summary.read += 1
+            bar.update()
+            built = (
+                raw if isinstance(raw, Skip) else build_episode(raw, source.name, min_detect_chars)
+            )
+            if isinstance(built, Skip):
+                summary.skipped[built.reason] += 1
+                continue
+            if built.episode.id in batch.seen:
+                summary.skipped["duplicate id (first one kept)"] += 1
+                continue
+            summary.notes.update(built.notes)
+            batch.upsert(built.episode)
+        if replace:
+            if not batch.seen:
+                raise PodseekError(
+                    f"{source.location}: gave no records; refusing --replace, which would "
+                    f"empty the source {source.name!r}"
+                )
+            batch.remove_unseen()
+        summary.added, summary.updated = batch.added, batch.updated
+        summary.unchanged, summary.removed = batch.unchanged, batch.removed
+        summary.seconds = time.perf_counter() - started
+        batch.log(source.kind, source.location, summary.to_dict())
+    return summary

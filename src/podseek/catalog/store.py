@@ -1,0 +1,274 @@
+"""Catalog storage: one SQLite file in the workspace.
+
+SQLite gives what the catalog needs with nothing to run: a write happens in one transaction,
+so a crash or Ctrl-C during an ingest leaves the previous catalog complete and readable, and
+readers (the index builder, the server) can read while an ingest writes (WAL journal).
+"""
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from podseek.catalog.episode import Episode
+from podseek.errors import PodseekError
+
+SCHEMA_VERSION = 1
+
+_EPISODE_COLUMNS = (
+    "id",
+    "source",
+    "show_id",
+    "show_title",
+    "show_description",
+    "episode_title",
+    "episode_description",
+    "language",
+    "categories",
+    "published_at",
+    "duration_s",
+    "audio_url",
+    "episode_url",
+    "image_url",
+)
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS episodes (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    show_id TEXT NOT NULL,
+    show_title TEXT NOT NULL,
+    show_description TEXT NOT NULL,
+    episode_title TEXT NOT NULL,
+    episode_description TEXT NOT NULL,
+    language TEXT NOT NULL,
+    categories TEXT NOT NULL,       -- JSON list of strings
+    published_at TEXT,              -- ISO 8601, UTC
+    duration_s INTEGER,
+    audio_url TEXT NOT NULL,
+    episode_url TEXT NOT NULL,
+    image_url TEXT NOT NULL,
+    content_hash TEXT NOT NULL,     -- changes whenever any field above changes
+    first_seen TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS episodes_source ON episodes (source);
+CREATE INDEX IF NOT EXISTS episodes_show ON episodes (show_id);
+CREATE INDEX IF NOT EXISTS episodes_language ON episodes (language);
+CREATE TABLE IF NOT EXISTS ingests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    location TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    summary TEXT NOT NULL           -- JSON: counts and skipped rows by reason
+);
+INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _to_row(episode: Episode) -> tuple[Any, ...]:
+    data = episode.model_dump()
+    data["categories"] = json.dumps(list(episode.categories), ensure_ascii=False)
+    data["published_at"] = episode.published_at.isoformat() if episode.published_at else None
+    return tuple(data[column] for column in _EPISODE_COLUMNS)
+
+
+def _from_row(row: sqlite3.Row) -> Episode:
+    data = {column: row[column] for column in _EPISODE_COLUMNS}
+    data["categories"] = tuple(json.loads(data["categories"]))
+    return Episode.model_validate(data)
+
+
+class CatalogStore:
+    """The episode catalog of one workspace.
+
+    Args:
+        path: the SQLite file; its folder is created when missing.
+
+    Example:
+        >>> store = CatalogStore(tmp_path / "catalog.sqlite")  # doctest: +SKIP
+        >>> with store.write() as batch:                          # doctest: +SKIP
+        ...     batch.upsert(episode)
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, isolation_level=None)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA busy_timeout=5000")
+            self._conn.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as error:
+            raise PodseekError(f"cannot open the catalog at {self.path}: {error}") from error
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "CatalogStore":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def write(self, source: str) -> "CatalogWrite":
+        """A transaction that adds or updates the records of one source.
+
+        Nothing is visible to readers until the ``with`` block ends without error; an
+        exception (including ``KeyboardInterrupt``) rolls everything back.
+        """
+        return CatalogWrite(self._conn, source)
+
+    # Reading -------------------------------------------------------------------------------
+
+    def count(self, source: str | None = None) -> int:
+        if source is None:
+            return self._conn.execute("SELECT count(*) FROM episodes").fetchone()[0]
+        query = "SELECT count(*) FROM episodes WHERE source = ?"
+        return self._conn.execute(query, (source,)).fetchone()[0]
+
+    def get(self, episode_id: str) -> Episode | None:
+        row = self._conn.execute("SELECT * FROM episodes WHERE id = ?", (episode_id,)).fetchone()
+        return _from_row(row) if row else None
+
+    def iter_episodes(self, source: str | None = None) -> Iterator[Episode]:
+        """Every record, in id order (optionally of one source)."""
+        if source is None:
+            rows = self._conn.execute("SELECT * FROM episodes ORDER BY id")
+        else:
+            query = "SELECT * FROM episodes WHERE source = ? ORDER BY id"
+            rows = self._conn.execute(query, (source,))
+        for row in rows:
+            yield _from_row(row)
+
+    def content_hashes(self) -> dict[str, str]:
+        """``{id: content_hash}`` for every record: what an incremental index compares."""
+        return dict(self._conn.execute("SELECT id, content_hash FROM episodes"))
+
+    def stats(self, top_shows: int = 10) -> dict[str, Any]:
+        """Counts of the catalog by kind, source, language, year and show, and the skipped
+        rows of each source's latest ingest by reason."""
+        conn = self._conn
+        show_level = "episode_title = '' AND episode_description = '' AND audio_url = ''"
+        totals = conn.execute(
+            f"SELECT count(*), sum({show_level}), count(DISTINCT show_id) FROM episodes"
+        ).fetchone()
+
+        def grouped(expression: str, limit: int | None = None) -> dict[str, int]:
+            query = (
+                f"SELECT {expression} AS k, count(*) AS n FROM episodes GROUP BY k "
+                "ORDER BY n DESC, k"
+            )
+            if limit:
+                query += f" LIMIT {int(limit)}"
+            return {
+                (key if key not in (None, "") else "unknown"): n for key, n in conn.execute(query)
+            }
+
+        latest = conn.execute(
+            "SELECT source, kind, location, finished_at, summary FROM ingests "
+            "WHERE id IN (SELECT max(id) FROM ingests GROUP BY source) ORDER BY source"
+        ).fetchall()
+        skipped: dict[str, int] = {}
+        for row in latest:
+            for reason, n in json.loads(row["summary"]).get("skipped", {}).items():
+                skipped[reason] = skipped.get(reason, 0) + n
+        return {
+            "catalog": str(self.path),
+            "records": totals[0],
+            "episodes": totals[0] - (totals[1] or 0),
+            "show_level_records": totals[1] or 0,
+            "shows": totals[2],
+            "by_source": grouped("source"),
+            "by_language": grouped("language"),
+            "by_year": grouped("substr(published_at, 1, 4)"),
+            "top_shows": grouped("show_title", top_shows),
+            "skipped": dict(sorted(skipped.items(), key=lambda item: -item[1])),
+            "ingests": [
+                {
+                    "source": row["source"],
+                    "kind": row["kind"],
+                    "location": row["location"],
+                    "finished_at": row["finished_at"],
+                    **json.loads(row["summary"]),
+                }
+                for row in latest
+            ],
+        }
+
+
+class CatalogWrite:
+    """One source's ingest, as a single SQLite transaction (see :meth:`CatalogStore.write`)."""
+
+    def __init__(self, conn: sqlite3.Connection, source: str) -> None:
+        self._conn = conn
+        self.source = source
+        self.started_at = _now()
+        self.seen: set[str] = set()
+        self.added = self.updated = self.unchanged = self.removed = 0
+
+    def __enter__(self) -> "CatalogWrite":
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise PodseekError(f"the catalog is busy or read-only: {error}") from error
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+    def upsert(self, episode: Episode) -> str:
+        """Add or update one record; returns "added", "updated" or "unchanged"."""
+        self.seen.add(episode.id)
+        digest = episode.content_hash()
+        row = self._conn.execute(
+            "SELECT content_hash FROM episodes WHERE id = ?", (episode.id,)
+        ).fetchone()
+        if row is not None and row[0] == digest:
+            self.unchanged += 1
+            return "unchanged"
+        now = _now()
+        placeholders = ", ".join("?" * (len(_EPISODE_COLUMNS) + 3))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in (*_EPISODE_COLUMNS, "content_hash"))
+        self._conn.execute(
+            f"INSERT INTO episodes ({', '.join(_EPISODE_COLUMNS)}, content_hash, first_seen, "
+            f"updated_at) VALUES ({placeholders}) ON CONFLICT(id) DO UPDATE SET {updates}, "
+            "updated_at = excluded.updated_at",
+            (*_to_row(episode), digest, now, now),
+        )
+        if row is None:
+            self.added += 1
+            return "added"
+        self.updated += 1
+        return "updated"
+
+    def remove_unseen(self) -> int:
+        """Delete this source's records that the current ingest did not see (``--replace``)."""
+        stale = [
+            episode_id
+            for (episode_id,) in self._conn.execute(
+                "SELECT id FROM episodes WHERE source = ?", (self.source,)
+            )
+            if episode_id not in self.seen
+        ]
+        self._conn.executemany("DELETE FROM episodes WHERE id = ?", [(i,) for i in stale])
+        self.removed = len(stale)
+        return self.removed
+
+    def log(self, kind: str, location: str, summary: dict[str, Any]) -> None:
+        """Record this ingest's summary; it commits with the records."""
+        self._conn.execute(
+            "INSERT INTO ingests (source, kind, location, started_at, finished_at, summary) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (self.source, kind, location, self.started_at, _now(), json.dumps(summary)),
+        )

@@ -1,0 +1,323 @@
+"""The ``podseek`` command line: one Typer app, each command a thin call into a stage."""
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from podseek.catalog.episode import Episode, episode_text
+from podseek.catalog.ingest import IngestSummary, ingest
+from podseek.catalog.sources import Source
+from podseek.catalog.store import CatalogStore
+from podseek.config import Settings, get_settings
+from podseek.errors import PodseekError
+
+app = typer.Typer(
+    help="Natural-language search for podcast episodes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+ingest_app = typer.Typer(help="Add episodes from a source to the catalog.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Look at the episode catalog.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(catalog_app, name="catalog")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+ReplaceOption = Annotated[
+    bool, typer.Option("--replace", help="Also remove the records the source no longer has.")
+]
+SourceOption = Annotated[
+    str | None, typer.Option("--source", help="Name to file the records under.")
+]
+
+
+def user_errors(command: F) -> F:
+    """Turn a :class:`PodseekError` into one line on stderr and exit code 1, and Ctrl-C into
+    a line that says nothing was half-written (each source is written in one transaction)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except PodseekError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: the source being ingested was left as it was", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def main_options(
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", help="Workspace folder (default: $PODSEEK_HOME or ./podseek-data)."),
+    ] = None,
+) -> None:
+    """Natural-language search for podcast episodes."""
+    if home is not None:
+        get_settings.cache_clear()
+        get_settings().home = home.expanduser()
+
+
+def _store(settings: Settings | None = None) -> CatalogStore:
+    return CatalogStore((settings or get_settings()).catalog_path)
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+# ingest ------------------------------------------------------------------------------------
+
+
+def _report(summaries: list[IngestSummary], failures: list[tuple[str, str]], as_json: bool) -> None:
+    """Print what the ingests did; exit 1 when a source failed (after the others were saved)."""
+    if as_json:
+        _print_json(
+            {
+                "ingests": [s.to_dict() for s in summaries],
+                "failed": [{"location": loc, "error": err} for loc, err in failures],
+            }
+        )
+    else:
+        for s in summaries:
+            typer.echo(
+                f"{s.source}: read {s.read:,}, added {s.added:,}, updated {s.updated:,}, "
+                f"unchanged {s.unchanged:,}, removed {s.removed:,}, "
+                f"skipped {sum(s.skipped.values()):,} ({s.per_second:,.0f} rows/s)"
+            )
+            for reason, n in s.skipped.most_common():
+                typer.echo(f"  skipped {n:,}: {reason}")
+            for reason, n in s.notes.most_common():
+                typer.echo(f"  note {n:,}: {reason}")
+    for location, error in failures:
+        typer.echo(
+            f"error: {error}" if location in error else f"error: {location}: {error}", err=True
+        )
+    if failures:
+        raise typer.Exit(1)
+
+
+def _run_ingest(
+    sources: list[Callable[[], Source]], locations: list[str], replace: bool, as_json: bool
+) -> None:
+    """Ingest each source in turn; one that fails is reported and the rest still run."""
+    settings = get_settings()
+    summaries: list[IngestSummary] = []
+    failures: list[tuple[str, str]] = []
+    with _store(settings) as store:
+        for make_source, location in zip(sources, locations, strict=True):
+            try:
+                source = make_source()
+                summaries.append(ingest(store, source, replace, settings.min_detect_chars))
+            except PodseekError as error:
+                if len(sources) == 1:
+                    raise
+                failures.append((location, str(error)))
+    _report(summaries, failures, as_json)
+
+
+@ingest_app.command("listennotes")
+@user_errors
+def ingest_listennotes(
+    folder: Annotated[Path, typer.Argument(help="Folder with podcasts.csv and episodes.csv.")],
+    source: SourceOption = None,
+    replace: ReplaceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Ingest the Kaggle Listen Notes dataset (podcasts.csv + episodes.csv)."""
+    from podseek.catalog.sources.listennotes import ListenNotesSource
+
+    _run_ingest(
+        [lambda: ListenNotesSource(folder, name=source or "listennotes")],
+        [str(folder)],
+        replace,
+        as_json,
+    )
+
+
+@ingest_app.command("rss")
+@user_errors
+def ingest_rss(
+    locations: Annotated[list[str], typer.Argument(help="RSS or Atom files or http(s) URLs.")],
+    source: SourceOption = None,
+    replace: ReplaceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Ingest RSS 2.0 / Atom feeds; each feed is its own source."""
+    from podseek.catalog.sources.feeds import FeedSource
+
+    if source and len(locations) > 1:
+        raise PodseekError("--source names one feed; give one feed or leave it out")
+    timeout = get_settings().fetch_timeout
+    makers = [functools.partial(FeedSource, loc, timeout, source) for loc in locations]
+    _run_ingest(makers, locations, replace, as_json)
+
+
+@ingest_app.command("opml")
+@user_errors
+def ingest_opml(
+    location: Annotated[str, typer.Argument(help="An OPML file or URL listing feeds.")],
+    replace: ReplaceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Ingest every feed that an OPML subscription list names."""
+    from podseek.catalog.sources.feeds import FeedSource, opml_feed_locations
+
+    timeout = get_settings().fetch_timeout
+    feeds = opml_feed_locations(location, timeout)
+    makers = [functools.partial(FeedSource, url, timeout) for url in feeds]
+    _run_ingest(makers, feeds, replace, as_json)
+
+
+def _pairs(options: list[str], flag: str) -> dict[str, str]:
+    """``field=value`` pairs from repeated, comma-separated options."""
+    pairs: dict[str, str] = {}
+    for option in options:
+        for item in option.split(","):
+            if not item.strip():
+                continue
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                raise PodseekError(f"{flag} takes field=column pairs; got {item!r}")
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+@ingest_app.command("table")
+@user_errors
+def ingest_table(
+    path: Annotated[Path, typer.Argument(help="A CSV, TSV, JSON Lines, JSON or Parquet file.")],
+    mapping: Annotated[
+        str | None,
+        typer.Option(help="A mapping TOML file, or a shipped one by name (see --list-mappings)."),
+    ] = None,
+    map_: Annotated[
+        list[str],
+        typer.Option("--map", help="field=column pairs, comma-separated (title=name,date=pub)."),
+    ] = [],  # noqa: B006 - Typer reads the default; it is never mutated
+    set_: Annotated[
+        list[str], typer.Option("--set", help="field=value pairs: a fixed value for every row.")
+    ] = [],  # noqa: B006
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv, tsv, jsonl, json or parquet.")
+    ] = None,
+    source: SourceOption = None,
+    replace: ReplaceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Ingest any table of episodes or shows, with a column mapping."""
+    from podseek.catalog.sources.table import TableMapping, TableSource
+
+    table_mapping = TableMapping.load(mapping) if mapping else TableMapping()
+    table_mapping.update(_pairs(map_, "--map"), _pairs(set_, "--set"))
+    _run_ingest(
+        [lambda: TableSource(path, table_mapping, fmt, source)], [str(path)], replace, as_json
+    )
+
+
+@ingest_app.command("mappings")
+@user_errors
+def ingest_mappings(as_json: JsonOption = False) -> None:
+    """List the table mappings shipped with podseek."""
+    from podseek.catalog.sources.table import shipped_mappings
+
+    names = shipped_mappings()
+    if as_json:
+        _print_json({"mappings": names})
+    else:
+        typer.echo("\n".join(names))
+
+
+# catalog -----------------------------------------------------------------------------------
+
+
+@catalog_app.command("stats")
+@user_errors
+def catalog_stats(as_json: JsonOption = False) -> None:
+    """Counts by kind, source, language, year and show; skipped rows by reason."""
+    with _store() as store:
+        stats = store.stats()
+    if as_json:
+        _print_json(stats)
+        return
+    typer.echo(f"catalog: {stats['catalog']}")
+    typer.echo(
+        f"records: {stats['records']:,} ({stats['episodes']:,} episodes, "
+        f"{stats['show_level_records']:,} show-level), shows: {stats['shows']:,}"
+    )
+    for title, key in (
+        ("by source", "by_source"),
+        ("by language", "by_language"),
+        ("by year", "by_year"),
+        ("top shows", "top_shows"),
+        ("skipped at last ingest, by reason", "skipped"),
+    ):
+        if stats[key]:
+            typer.echo(f"{title}:")
+            for name, n in stats[key].items():
+                typer.echo(f"  {n:>8,}  {name}")
+
+
+@catalog_app.command("show")
+@user_errors
+def catalog_show(
+    episode_id: Annotated[str, typer.Argument(help="An episode id, as search results give it.")],
+    as_json: JsonOption = False,
+) -> None:
+    """One record, with the text that represents it to the encoder."""
+    settings = get_settings()
+    with _store(settings) as store:
+        episode = store.get(episode_id)
+    if episode is None:
+        raise PodseekError(f"no record {episode_id!r} in the catalog at {settings.catalog_path}")
+    text = episode_text(episode, settings.text_max_chars)
+    if as_json:
+        _print_json({**episode.model_dump(mode="json"), "text": text})
+        return
+    for name in Episode.model_fields:
+        value = getattr(episode, name)
+        if isinstance(value, tuple):
+            value = ", ".join(value)
+        typer.echo(f"{name}: {value if value not in (None, '') else '-'}")
+    typer.echo(f"text: {text}")
+
+
+@app.command("settings")
+@user_errors
+def show_settings(as_json: JsonOption = False) -> None:
+    """List podseek's settings, their current values and what they do."""
+    settings = get_settings()
+    rows = [
+        {
+            "name": name,
+            "env": f"PODSEEK_{name.upper()}",
+            "value": getattr(settings, name),
+            "help": info.description,
+        }
+        for name, info in Settings.model_fields.items()
+    ]
+    if as_json:
+        _print_json({"settings": rows})
+        return
+    for row in rows:
+        typer.echo(f"{row['env']}={row['value']}\n    {row['help']}")
+
+
+def main() -> None:
+    """Console entry point."""
+    app(prog_name="podseek")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Settings: the one place where podseek reads its environment.
+
+Values come, highest priority first, from keyword arguments, ``PODSEEK_*`` environment
+variables, a ``.env`` file, and a ``podseek.toml`` file in the working directory.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """podseek's tunables; ``podseek settings`` lists them with their current values."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PODSEEK_", env_file=".env", extra="ignore", toml_file="podseek.toml"
+    )
+
+    home: Path = Field(
+        Path("podseek-data"),
+        description="Workspace folder holding the catalog, indexes, models and reports.",
+    )
+    data_dir: Path | None = Field(
+        None,
+        description="Folder of the shared podcast datasets (used by tests and benchmarks).",
+    )
+    text_max_chars: int = Field(
+        2000,
+        ge=50,
+        description="Cap on the characters of an episode's encoded text (show + episode).",
+    )
+    fetch_timeout: float = Field(
+        10.0, gt=0, description="Seconds to wait for a feed URL before giving up."
+    )
+    min_detect_chars: int = Field(
+        20,
+        ge=1,
+        description="Shortest text (in letters) whose language is detected when a source "
+        "gives none; shorter texts are left without a language.",
+    )
+
+    @field_validator("home", "data_dir")
+    @classmethod
+    def _expand_user(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @property
+    def catalog_path(self) -> Path:
+        """The SQLite file that holds the episode catalog."""
+        return self.home / "catalog.sqlite"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls),
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
