@@ -133,9 +133,10 @@ def opml_feed_locations(location: str, timeout: float = 10.0) -> list[str]:
     """The feed URLs that an OPML file (or URL) lists, in order, without repeats."""
     data = read_location(location, timeout)
     result = listparser.parse(data.decode("utf-8", errors="replace"))
+    if not result.version:
+        reason = result.bozo_exception if result.bozo else "no <opml> root element"
+        raise PodseekError(f"{location}: not an OPML file ({reason})")
     urls = list(dict.fromkeys(feed.url for feed in result.feeds if feed.url))
     if not urls:
-        if result.bozo:
-            raise PodseekError(f"{location}: not an OPML file ({result.bozo_exception})")
         raise PodseekError(f"{location}: the OPML file lists no feeds")
     return urls

@@ -64,6 +64,7 @@ ALIASES = {
     "lang": "language",
 }
 TEXT_FIELDS = ("show_title", "show_description", "episode_title", "episode_description")
+EPISODE_FIELDS = ("episode_title", "episode_description", "audio_url")
 
 
 def canonical_field(name: str) -> str:
@@ -160,8 +161,15 @@ class TableMapping:
         return RawEpisode(
             native_id=values.pop("id", None),
             categories=[str(c) for c in categories or []],
+            episode_required=self.describes_episodes,
             **values,
         )
+
+    @property
+    def describes_episodes(self) -> bool:
+        """A table that maps an episode field holds episodes, and a row with none of them
+        filled is an empty episode; a table of shows maps none, and its rows are shows."""
+        return any(f in self.columns or f in self.values for f in EPISODE_FIELDS)
 
 
 def shipped_mappings() -> list[str]:

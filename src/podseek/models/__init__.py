@@ -1,0 +1,1 @@
+"""Encoders (packaged weights or any sentence-transformers folder) and query generators."""

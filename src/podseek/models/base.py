@@ -1,0 +1,85 @@
+"""The one interface every encoder offers: how to encode a query and how to encode an episode.
+
+Queries and episodes may be encoded differently (e5 wants "query: " / "passage: " prefixes;
+episodes are long and get a length cap), so the two are separate methods. Vectors are float32
+and L2-normalised, so that a dot product is the cosine similarity.
+"""
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class Encoder(Protocol):
+    """A text encoder podseek can index and search with."""
+
+    name: str  # "use-multilingual", "minilm", "e5-small", or a folder path
+    dimension: int
+
+    def encode_queries(
+        self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
+        """(len(texts), dimension) float32, L2-normalised."""
+        ...
+
+    def encode_episodes(
+        self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
+        """(len(texts), dimension) float32, L2-normalised."""
+        ...
+
+
+class SentenceTransformerEncoder:
+    """An :class:`Encoder` over a sentence-transformers model (a folder or a loaded model).
+
+    Args:
+        model: a ``SentenceTransformer`` or the path of a sentence-transformers folder.
+        name: the name the index records.
+        query_prefix / episode_prefix: text put before queries / episodes (e5: "query: ").
+        max_seq_length: token cap for episodes (and queries); ``None`` keeps the model's.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        name: str,
+        query_prefix: str = "",
+        episode_prefix: str = "",
+        max_seq_length: int | None = None,
+    ) -> None:
+        if not hasattr(model, "encode"):
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(str(model), device="cpu", local_files_only=True)
+        if max_seq_length is not None:
+            model.max_seq_length = max_seq_length
+        self.model = model
+        self.name = name
+        self.query_prefix = query_prefix
+        self.episode_prefix = episode_prefix
+        self.dimension = int(model.get_embedding_dimension())
+
+    def _encode(
+        self, texts: Sequence[str], prefix: str, batch_size: int, show_progress: bool
+    ) -> np.ndarray:
+        # sentence-transformers sorts a batch by length before padding, so mixed lengths cost
+        # little; we only add the prefix and ask for normalised float32 numpy output.
+        vectors = self.model.encode(
+            [prefix + text for text in texts],
+            batch_size=batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
+
+    def encode_queries(
+        self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
+        return self._encode(texts, self.query_prefix, batch_size, show_progress)
+
+    def encode_episodes(
+        self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
+        return self._encode(texts, self.episode_prefix, batch_size, show_progress)
