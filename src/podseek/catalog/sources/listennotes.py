@@ -27,7 +27,10 @@ class ListenNotesSource:
         if folder.is_file():  # accept a path to either CSV
             folder = folder.parent
         if not folder.is_dir():
-            raise PodseekError(f"{folder}: no such folder (expected podcasts.csv and episodes.csv)")
+            raise PodseekError(
+                f"{folder}: no such folder; expected podcasts.csv and episodes.csv from Kaggle's "
+                '"All podcast episodes published in December 2017" (Listen Notes) dataset'
+            )
         self.podcasts_csv = folder / "podcasts.csv"
         self.episodes_csv = folder / "episodes.csv"
         for path, required in (
