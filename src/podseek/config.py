@@ -46,6 +46,25 @@ class Settings(BaseSettings):
         "gives none; shorter texts are left without a language.",
     )
 
+    model: str = Field(
+        "use-multilingual",
+        description="Encoder `podseek index` uses when --model is not given: a built-in "
+        "name, a model trained into the workspace, or a sentence-transformers folder.",
+    )
+    ann_min_rows: int = Field(
+        50_000,
+        ge=1,
+        description="Catalogs with fewer episodes are searched exactly; from this size on, "
+        "an IVF-HNSW-SQ index answers vector searches.",
+    )
+    ann_nprobes: int = Field(20, ge=1, description="IVF partitions an ANN search visits.")
+    ann_refine_factor: int = Field(
+        10, ge=1, description="ANN candidates re-ranked with full vectors, per result wanted."
+    )
+    hybrid_depth: int = Field(
+        100, ge=1, description="Candidates each of semantic and keyword search give to fusion."
+    )
+
     @field_validator("home", "data_dir")
     @classmethod
     def _expand_user(cls, value: Path | None) -> Path | None:
@@ -55,6 +74,11 @@ class Settings(BaseSettings):
     def catalog_path(self) -> Path:
         """The SQLite file that holds the episode catalog."""
         return self.home / "catalog.sqlite"
+
+    @property
+    def index_dir(self) -> Path:
+        """The folder of the search index (manifest + LanceDB tables)."""
+        return self.home / "index"
 
     @classmethod
     def settings_customise_sources(

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 # The reference recipe joins the four fields with ". "; a field that already ends a sentence
 # is joined with a space so that we never write "Why?. Because".
 _SENTENCE_END = (".", "!", "?", "…", ":", ";")
+# Recorded with every index: an index built from another recipe must be rebuilt.
+TEXT_RECIPE = "show_title. show_description. episode_title. episode_description (v1)"
 
 
 class Episode(BaseModel):

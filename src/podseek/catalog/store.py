@@ -141,6 +141,17 @@ class CatalogStore:
         row = self._conn.execute("SELECT * FROM episodes WHERE id = ?", (episode_id,)).fetchone()
         return _from_row(row) if row else None
 
+    def get_many(self, episode_ids: list[str]) -> dict[str, Episode]:
+        """``{id: Episode}`` for the ids that exist."""
+        found: dict[str, Episode] = {}
+        for start in range(0, len(episode_ids), 500):
+            chunk = episode_ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            query = f"SELECT * FROM episodes WHERE id IN ({marks})"
+            for row in self._conn.execute(query, chunk):
+                found[row["id"]] = _from_row(row)
+        return found
+
     def iter_episodes(self, source: str | None = None) -> Iterator[Episode]:
         """Every record, in id order (optionally of one source)."""
         if source is None:

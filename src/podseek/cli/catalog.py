@@ -1,81 +1,27 @@
-"""The ``podseek`` command line: one Typer app, each command a thin call into a stage."""
+"""``podseek ingest ...`` and ``podseek catalog ...``: the catalog stage's commands."""
 
 import functools
-import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
 from podseek.catalog.episode import Episode, episode_text
 from podseek.catalog.ingest import IngestSummary, ingest
 from podseek.catalog.sources import Source
-from podseek.catalog.store import CatalogStore
-from podseek.config import Settings, get_settings
-from podseek.errors import PodseekError
-
-app = typer.Typer(
-    help="Natural-language search for podcast episodes.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
+from podseek.cli.common import (
+    JsonOption,
+    ReplaceOption,
+    SourceOption,
+    _print_json,
+    _store,
+    catalog_app,
+    ingest_app,
+    user_errors,
 )
-ingest_app = typer.Typer(help="Add episodes from a source to the catalog.", no_args_is_help=True)
-catalog_app = typer.Typer(help="Look at the episode catalog.", no_args_is_help=True)
-app.add_typer(ingest_app, name="ingest")
-app.add_typer(catalog_app, name="catalog")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-ReplaceOption = Annotated[
-    bool, typer.Option("--replace", help="Also remove the records the source no longer has.")
-]
-SourceOption = Annotated[
-    str | None, typer.Option("--source", help="Name to file the records under.")
-]
-
-
-def user_errors(command: F) -> F:
-    """Turn a :class:`PodseekError` into one line on stderr and exit code 1, and Ctrl-C into
-    a line that says nothing was half-written (each source is written in one transaction)."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except PodseekError as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted: the source being ingested was left as it was", err=True)
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@app.callback()
-def main_options(
-    home: Annotated[
-        Path | None,
-        typer.Option("--home", help="Workspace folder (default: $PODSEEK_HOME or ./podseek-data)."),
-    ] = None,
-) -> None:
-    """Natural-language search for podcast episodes."""
-    if home is not None:
-        get_settings.cache_clear()
-        get_settings().home = home.expanduser()
-
-
-def _store(settings: Settings | None = None) -> CatalogStore:
-    return CatalogStore((settings or get_settings()).catalog_path)
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-
+from podseek.config import get_settings
+from podseek.errors import PodseekError
 
 # ingest ------------------------------------------------------------------------------------
 
@@ -291,33 +237,3 @@ def catalog_show(
             value = ", ".join(value)
         typer.echo(f"{name}: {value if value not in (None, '') else '-'}")
     typer.echo(f"text: {text}")
-
-
-@app.command("settings")
-@user_errors
-def show_settings(as_json: JsonOption = False) -> None:
-    """List podseek's settings, their current values and what they do."""
-    settings = get_settings()
-    rows = [
-        {
-            "name": name,
-            "env": f"PODSEEK_{name.upper()}",
-            "value": getattr(settings, name),
-            "help": info.description,
-        }
-        for name, info in Settings.model_fields.items()
-    ]
-    if as_json:
-        _print_json({"settings": rows})
-        return
-    for row in rows:
-        typer.echo(f"{row['env']}={row['value']}\n    {row['help']}")
-
-
-def main() -> None:
-    """Console entry point."""
-    app(prog_name="podseek")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Vector + keyword indexes behind one ``SearchBackend`` interface (LanceDB embedded)."""

@@ -1,0 +1,1 @@
+"""Search: query encoding, semantic / keyword / hybrid retrieval, filters, snippets."""
