@@ -50,7 +50,9 @@ class SentenceTransformerEncoder:
     ) -> None:
         if not hasattr(model, "encode"):
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
 
+            transformers_logging.disable_progress_bar()  # no "Loading weights" bar per command
             model = SentenceTransformer(str(model), device="cpu", local_files_only=True)
         if max_seq_length is not None:
             model.max_seq_length = max_seq_length

@@ -139,9 +139,14 @@ def load_encoder(name_or_path: str, home: Path) -> Encoder:
         builtin = BUILTINS[name_or_path]
         fingerprint = f"{builtin.name}@{builtin.package}-{builtin.version}"
         if name_or_path == "use-multilingual":
-            from podseek.models.use_multilingual import use_multilingual_encoder
+            from podseek.models.use_multilingual import (
+                build_use_multilingual,
+                use_multilingual_encoder,
+            )
 
-            return _named(use_multilingual_encoder(), builtin.name, fingerprint)
+            # the converted weights are cached in the workspace: later loads skip dequantising
+            model = build_use_multilingual(models_dir(home))
+            return _named(use_multilingual_encoder(model), builtin.name, fingerprint)
         if name_or_path == "minilm":
             from podseek.models.minilm import minilm_encoder
 

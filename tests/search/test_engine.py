@@ -1,0 +1,116 @@
+"""Semantic, keyword and hybrid search with filters, over a real index and real weights."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from podseek.catalog.store import CatalogStore
+from podseek.index.base import SearchFilters
+from podseek.index.episode_index import EpisodeIndex, build_index
+from podseek.models.registry import load_encoder
+from podseek.search.engine import Searcher, SearchMode
+from podseek.search.fusion import RRF_K, reciprocal_rank_fusion
+from podseek.search.snippets import make_snippet
+from tests.search_catalog import fill_catalog
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Searcher]:
+    """The fixture catalog indexed with USE-multilingual, the default encoder."""
+    folder = tmp_path_factory.mktemp("search")
+    encoder = load_encoder("use-multilingual", folder)
+    with CatalogStore(folder / "catalog.sqlite") as catalog:
+        build_index(fill_catalog(catalog), encoder, folder / "index", 2000, progress=False)
+    index = EpisodeIndex(folder / "index")
+    yield Searcher(index, encoder)
+    index.close()
+
+
+def top(searcher: Searcher, query: str, mode: SearchMode, **filters: object) -> list[str]:
+    results = searcher.search(query, k=3, mode=mode, filters=SearchFilters(**filters))
+    return [hit.id for hit in results.data]
+
+
+@pytest.mark.parametrize("mode", list(SearchMode))
+def test_each_mode_finds_the_obvious_episode(searcher: Searcher, mode: SearchMode) -> None:
+    assert top(searcher, "meteor shower geminids", mode)[0] == "rss:show:ns-001"
+
+
+def test_semantic_search_finds_a_paraphrase_with_no_shared_word(searcher: Searcher) -> None:
+    # "Staying healthy over Christmas ... keep eating well when the holidays come"
+    assert top(searcher, "not overeating during xmas", SearchMode.SEMANTIC)[0] == "listennotes:1"
+    assert top(searcher, "not overeating during xmas", SearchMode.KEYWORD) != ["listennotes:1"]
+
+
+def test_cross_lingual_queries_find_episodes_in_another_language(searcher: Searcher) -> None:
+    # a German query for an English episode, an English query for German and French ones
+    assert top(searcher, "Sternschnuppen am Nachthimmel beobachten", SearchMode.SEMANTIC)[0] == (
+        "rss:show:ns-001"
+    )
+    assert top(searcher, "Roman cities along the Rhine", SearchMode.SEMANTIC)[0] == (
+        "listennotes:3"
+    )
+    assert top(searcher, "onion soup recipe for winter", SearchMode.SEMANTIC)[0] == (
+        "rss:atom:urn:uuid:cuisine-1"
+    )
+
+
+def test_filters_apply_in_every_mode(searcher: Searcher) -> None:
+    for mode in SearchMode:
+        german = searcher.search("Geschichte", k=5, mode=mode, filters=SearchFilters(language="de"))
+        assert german.data and all(hit.language == "de" for hit in german.data)
+        long = searcher.search("episode", k=10, mode=mode, filters=SearchFilters(min_duration=1700))
+        assert all(hit.duration_s >= 1700 for hit in long.data)
+        science = SearchFilters(category="science", after=datetime(2017, 12, 14, tzinfo=UTC))
+        for hit in searcher.search("stars and planets", k=10, mode=mode, filters=science).data:
+            assert hit.published_at >= datetime(2017, 12, 14, tzinfo=UTC)
+
+
+def test_semantic_filtered_search_returns_k_when_k_exist(searcher: Searcher) -> None:
+    english = SearchFilters(language="en")
+    assert searcher.search("anything at all", k=5, mode="semantic", filters=english).count == 5
+
+
+def test_results_carry_what_a_result_list_shows(searcher: Searcher) -> None:
+    results = searcher.search("meteor shower", k=2)
+    assert results.count == 2 and results.mode == SearchMode.HYBRID
+    hit = results.data[0]
+    assert hit.show_title == "Night Sky Notes"
+    assert hit.episode_title == "Watching the Geminids"
+    assert "meteor shower" in hit.snippet
+    assert hit.duration_s == 1865
+    assert hit.audio_url == "https://nightsky.example/001.mp3"
+    assert hit.published_at.year == 2017 and hit.language == "en"
+
+
+def test_repeated_query_uses_the_vector_cache(searcher: Searcher) -> None:
+    searcher.search("coral reefs", mode="semantic")
+    assert "coral reefs" in searcher.queries._vectors
+    before = len(searcher.queries._vectors)
+    searcher.search("coral reefs", mode="semantic")
+    assert len(searcher.queries._vectors) == before
+
+
+def test_rrf_matches_ranx() -> None:
+    from ranx import Run, fuse
+
+    dense = [("a", 0.9), ("b", 0.8), ("c", 0.7), ("d", 0.1)]
+    sparse = [("c", 12.0), ("e", 7.0), ("a", 1.0)]
+    ours = dict(reciprocal_rank_fusion([dense, sparse]))
+    runs = [Run({"q": dict(dense)}, name="dense"), Run({"q": dict(sparse)}, name="sparse")]
+    theirs = fuse(runs, method="rrf", params={"k": RRF_K}).to_dict()["q"]
+    assert ours.keys() == theirs.keys()
+    for doc_id, score in ours.items():
+        assert score == pytest.approx(theirs[doc_id])
+    assert (
+        reciprocal_rank_fusion([dense, sparse])[0][0] == "a"
+    )  # 1/61 + 1/63 beats 1/63 + 1/61? tie
+    assert reciprocal_rank_fusion([[], []]) == []
+
+
+def test_snippet_centres_on_a_query_word() -> None:
+    text = "Show. About the show. Title. " + "filler words " * 30 + "the geminids peak tonight"
+    snippet = make_snippet(text, "Title", "geminids", width=60)
+    assert "geminids" in snippet and snippet.startswith("…")
+    assert make_snippet(text, "Title", "nothing matches", width=40).startswith("filler")
