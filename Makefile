@@ -4,7 +4,7 @@ VENV ?= .venv
 DATA ?= ../shared/data
 BIN = $(VENV)/bin
 
-.PHONY: demo test test-slow lint bench-ingest clean
+.PHONY: demo test test-slow bench-ingest bench-encode bench-latency bench-quality clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,9 @@ $(BIN)/.installed: pyproject.toml
 
 demo: $(BIN)/.installed
 	$(BIN)/podseek ingest listennotes $(DATA)/listennotes-dec2017
-	$(BIN)/podseek catalog stats
+	$(BIN)/podseek index
+	$(BIN)/podseek search --k 3 "we eat better during xmas holidays" \
+		"paying off the house before I retire" "Stoizismus als Lebensphilosophie"
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks
@@ -26,6 +28,15 @@ test-slow: $(BIN)/.installed
 
 bench-ingest: $(BIN)/.installed
 	$(BIN)/python benchmarks/ingest_throughput.py --data $(DATA)
+
+bench-encode: $(BIN)/.installed
+	$(BIN)/python benchmarks/encode_throughput.py --data $(DATA)
+
+bench-latency: $(BIN)/.installed
+	$(BIN)/python benchmarks/index_latency.py --data $(DATA) --sizes real,100000,1000000
+
+bench-quality: $(BIN)/.installed
+	$(BIN)/python benchmarks/zero_shot_quality.py --data $(DATA)
 
 clean:
 	rm -rf $(VENV) podseek-data .pytest_cache .ruff_cache

@@ -6,6 +6,7 @@ variables, a ``.env`` file, and a ``podseek.toml`` file in the working directory
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -63,6 +64,12 @@ class Settings(BaseSettings):
     )
     hybrid_depth: int = Field(
         100, ge=1, description="Candidates each of semantic and keyword search give to fusion."
+    )
+
+    hybrid_fusion: Literal["convex", "rrf"] = Field(
+        "convex",
+        description="How hybrid search fuses semantic and keyword results: 'convex' "
+        "(0.8 x semantic + 0.2 x keyword, min-max normalised) or 'rrf' (k = 60).",
     )
 
     @field_validator("home", "data_dir")

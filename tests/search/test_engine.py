@@ -10,7 +10,13 @@ from podseek.index.base import SearchFilters
 from podseek.index.episode_index import EpisodeIndex, build_index
 from podseek.models.registry import load_encoder
 from podseek.search.engine import Searcher, SearchMode
-from podseek.search.fusion import RRF_K, reciprocal_rank_fusion
+from podseek.search.fusion import (
+    CONVEX_ALPHA,
+    RRF_K,
+    Fusion,
+    convex_combination,
+    reciprocal_rank_fusion,
+)
 from podseek.search.snippets import make_snippet
 from tests.search_catalog import fill_catalog
 
@@ -92,11 +98,41 @@ def test_repeated_query_uses_the_vector_cache(searcher: Searcher) -> None:
     assert len(searcher.queries._vectors) == before
 
 
+DENSE = [("a", 0.9), ("b", 0.8), ("c", 0.7), ("d", 0.1)]
+KEYWORD = [("c", 12.0), ("e", 7.0), ("a", 1.0)]
+
+
+def test_convex_combination_matches_ranx() -> None:
+    from ranx import Run, fuse
+
+    ours = dict(convex_combination(DENSE, KEYWORD))
+    runs = [Run({"q": dict(DENSE)}, name="dense"), Run({"q": dict(KEYWORD)}, name="keyword")]
+    weights = [CONVEX_ALPHA, 1.0 - CONVEX_ALPHA]
+    theirs = fuse(runs, norm="min-max", method="wsum", params={"weights": weights})
+    theirs = theirs.to_dict()["q"]
+    assert ours.keys() == theirs.keys()
+    for doc_id, score in ours.items():
+        assert score == pytest.approx(theirs[doc_id])
+    assert [i for i, _ in convex_combination(DENSE, KEYWORD)][:2] == ["a", "c"]
+    assert convex_combination([], []) == []
+    assert convex_combination([("x", 0.5)], [])[0] == ("x", CONVEX_ALPHA)
+
+
+def test_hybrid_fusion_method_is_a_choice(searcher: Searcher) -> None:
+    convex = searcher.rank(["meteor shower"], k=5, mode=SearchMode.HYBRID)[0]
+    searcher.fusion = Fusion.RRF
+    try:
+        rrf = searcher.rank(["meteor shower"], k=5, mode=SearchMode.HYBRID)[0]
+    finally:
+        searcher.fusion = Fusion.CONVEX
+    assert convex[0][0] == rrf[0][0] == "rss:show:ns-001"
+    assert convex[0][1] <= 1.0 and rrf[0][1] == pytest.approx(2 / (RRF_K + 1))
+
+
 def test_rrf_matches_ranx() -> None:
     from ranx import Run, fuse
 
-    dense = [("a", 0.9), ("b", 0.8), ("c", 0.7), ("d", 0.1)]
-    sparse = [("c", 12.0), ("e", 7.0), ("a", 1.0)]
+    dense, sparse = DENSE, KEYWORD
     ours = dict(reciprocal_rank_fusion([dense, sparse]))
     runs = [Run({"q": dict(dense)}, name="dense"), Run({"q": dict(sparse)}, name="sparse")]
     theirs = fuse(runs, method="rrf", params={"k": RRF_K}).to_dict()["q"]

@@ -172,7 +172,12 @@ def search_command(
             f"the index was built with model {built_with!r}; search it with that model, "
             f"or rebuild it with `podseek index --model {model}`"
         )
-    searcher = Searcher(index, load_encoder(built_with, settings.home), settings.hybrid_depth)
+    searcher = Searcher(
+        index,
+        load_encoder(built_with, settings.home),
+        settings.hybrid_depth,
+        settings.hybrid_fusion,
+    )
     interactive = not queries and sys.stdin.isatty()
     lines = queries or _stdin_queries(interactive)
     answers = []

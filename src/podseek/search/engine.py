@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from podseek.index.base import Hit, SearchFilters
 from podseek.index.episode_index import EpisodeIndex
 from podseek.models.base import Encoder
-from podseek.search.fusion import reciprocal_rank_fusion
+from podseek.search.fusion import Fusion, fuse
 from podseek.search.snippets import make_snippet
 
 
@@ -77,14 +77,22 @@ class Searcher:
         index: an opened index.
         encoder: must be the index's model (checked).
         depth: how many candidates each list contributes to hybrid fusion.
+        fusion: how hybrid mode fuses the lists (see :mod:`podseek.search.fusion`).
     """
 
-    def __init__(self, index: EpisodeIndex, encoder: Encoder, depth: int = 100) -> None:
+    def __init__(
+        self,
+        index: EpisodeIndex,
+        encoder: Encoder,
+        depth: int = 100,
+        fusion: Fusion = Fusion.CONVEX,
+    ) -> None:
         index.check_encoder(encoder)
         self.index = index
         self.backend = index.backend
         self.queries = QueryVectorCache(encoder)
         self.depth = depth
+        self.fusion = Fusion(fusion)
 
     def rank(
         self,
@@ -105,7 +113,7 @@ class Searcher:
             return sparse
         if sparse is None:
             return dense
-        return [reciprocal_rank_fusion([d, s])[:k] for d, s in zip(dense, sparse, strict=True)]
+        return [fuse(d, s, self.fusion)[:k] for d, s in zip(dense, sparse, strict=True)]
 
     def search(
         self,

@@ -1,23 +1,42 @@
-"""Reciprocal rank fusion of ranked lists.
+"""Fusion of a semantic and a keyword ranked list into one hybrid list.
 
-RRF scores a document by the sum over lists of ``1 / (k + rank)``, rank counted from 1
-(Cormack, Clarke and Büttcher, "Reciprocal Rank Fusion outperforms Condorcet and individual
-rank learning methods", SIGIR 2009). ``k = 60`` is the paper's constant and ranx's default.
+Two functions, both computing what ranx's ``fuse`` computes (our tests check it), written
+here because ranx compiles with numba on first use (tens of seconds) and costs milliseconds
+per call, which a search request cannot pay:
 
-ranx's ``fuse(method="rrf")`` computes the same scores (our tests check it), but it compiles
-with numba on first use (tens of seconds) and costs milliseconds per call; a search request
-needs neither, so the online path uses this function and evaluation may use either.
+- :func:`convex_combination` (the default): ``alpha * dense + (1 - alpha) * keyword`` over
+  min-max normalised scores, a document missing from a list scoring 0 there. Bruch, Gai and
+  Ingber ("An Analysis of Fusion Functions for Hybrid Retrieval", ACM TOIS 2023) find it
+  better than RRF and robust to its one parameter. On our hand-written dev set RRF made hybrid
+  worse than semantic search alone, since BM25 returns unrelated episodes for queries that
+  share no word with their answer, and RRF counts their ranks as much as the encoder's;
+  ``alpha = 0.8`` keeps BM25 as a tie-breaker (``benchmarks/zero_shot_quality.py``).
+- :func:`reciprocal_rank_fusion`: ``sum 1 / (k + rank)``, rank from 1, ``k = 60`` (Cormack,
+  Clarke and Büttcher, "Reciprocal Rank Fusion outperforms Condorcet and individual rank
+  learning methods", SIGIR 2009; ranx's default too). It needs no score scale, which makes it
+  the safe choice for lists whose scores are not comparable at all.
 """
 
 from collections.abc import Sequence
+from enum import StrEnum
 
 from podseek.index.base import Hit
 
 RRF_K = 60
+CONVEX_ALPHA = 0.8
+
+
+class Fusion(StrEnum):
+    CONVEX = "convex"
+    RRF = "rrf"
+
+
+def _ranked(scores: dict[str, float]) -> list[Hit]:
+    return sorted(scores.items(), key=lambda item: -item[1])
 
 
 def reciprocal_rank_fusion(runs: Sequence[Sequence[Hit]], k: int = RRF_K) -> list[Hit]:
-    """Fuse ranked ``(id, score)`` lists into one, best first; ties keep first-seen order.
+    """Fuse ranked ``(id, score)`` lists by reciprocal rank, best first (ties: first seen).
 
     Example:
         >>> reciprocal_rank_fusion([[("a", 0.9), ("b", 0.5)], [("b", 7.0)]])[0][0]
@@ -27,4 +46,39 @@ def reciprocal_rank_fusion(runs: Sequence[Sequence[Hit]], k: int = RRF_K) -> lis
     for run in runs:
         for rank, (doc_id, _score) in enumerate(run, start=1):
             fused[doc_id] = fused.get(doc_id, 0.0) + 1.0 / (k + rank)
-    return sorted(fused.items(), key=lambda item: -item[1])
+    return _ranked(fused)
+
+
+def min_max(run: Sequence[Hit]) -> dict[str, float]:
+    """Scores rescaled to [0, 1] within the list (ranx's "min-max" norm), except that a list
+    whose scores are all equal (one hit, say) scores 1 throughout, where ranx gives 0: its
+    hits are that list's best, and a lone keyword match should still count."""
+    if not run:
+        return {}
+    scores = [score for _, score in run]
+    low, high = min(scores), max(scores)
+    if high - low < 1e-9:
+        return {doc_id: 1.0 for doc_id, _ in run}
+    return {doc_id: (score - low) / (high - low) for doc_id, score in run}
+
+
+def convex_combination(
+    dense: Sequence[Hit], keyword: Sequence[Hit], alpha: float = CONVEX_ALPHA
+) -> list[Hit]:
+    """``alpha * dense + (1 - alpha) * keyword`` over min-max normalised scores, best first.
+
+    Example:
+        >>> convex_combination([("a", 0.9), ("b", 0.5)], [("b", 7.0), ("c", 1.0)])[0][0]
+        'a'
+    """
+    fused: dict[str, float] = {}
+    for run, weight in ((min_max(dense), alpha), (min_max(keyword), 1.0 - alpha)):
+        for doc_id, score in run.items():
+            fused[doc_id] = fused.get(doc_id, 0.0) + weight * score
+    return _ranked(fused)
+
+
+def fuse(dense: Sequence[Hit], keyword: Sequence[Hit], method: Fusion) -> list[Hit]:
+    if Fusion(method) is Fusion.RRF:
+        return reciprocal_rank_fusion([dense, keyword])
+    return convex_combination(dense, keyword)

@@ -1,0 +1,1 @@
+"""Evaluation: BEIR-form query sets, ranx runs and metrics, reports."""
