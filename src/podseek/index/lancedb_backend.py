@@ -1,14 +1,16 @@
 """The embedded default backend: one LanceDB table on disk, with vector, scalar and BM25 indexes.
 
 LanceDB keeps every write as a new table version, so a crash mid-write leaves the last good
-version readable. Small tables are searched exactly (a flat scan of a few thousand vectors
-takes milliseconds); from ``ann_min_rows`` on, an IVF-HNSW-SQ index answers, and
-``refine_factor`` re-ranks its candidates with the full vectors for recall.
+version readable. From ``ann_min_rows`` on, an IVF-HNSW-SQ index answers vector searches and
+``refine_factor`` re-ranks its candidates with the full vectors for recall. Below that size,
+search is exact, in NumPy over an in-memory copy of the vectors and filter columns: at 16k
+episodes that takes 2 ms where LanceDB's flat scan takes 19 ms
+(``benchmarks/index_latency.py``). Keyword search is always LanceDB's BM25 index.
 """
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,10 @@ class AnnSettings:
     """How vector search is indexed and queried (tuned in ``benchmarks/index_latency.py``)."""
 
     min_rows: int = 50_000  # below this, exact search
+    # LanceDB recommends few IVF partitions for HNSW (each is one graph); its default,
+    # sqrt(rows), gave recall@10 0.65 at 100k with 20 probes. One graph per 250k rows keeps
+    # memory bounded and lets nprobes visit every partition up to 5M rows.
+    rows_per_partition: int = 250_000
     nprobes: int = 20
     refine_factor: int = 10
     ef: int = 100
@@ -78,6 +84,79 @@ def where_clause(filters: SearchFilters | None) -> str | None:
     return " AND ".join(parts)
 
 
+@dataclass
+class ExactSearch:
+    """Vectors and filter columns of a small table in memory, for exact NumPy search.
+
+    Built from the table on first use and dropped by every write of this backend; a process
+    that must see another process's writes opens the index again.
+    """
+
+    ids: list[str]
+    vectors: np.ndarray  # (n, dim) float32, normalised
+    language: np.ndarray
+    show_id: np.ndarray
+    categories: list[list[str]]
+    published_us: np.ndarray  # int64 microseconds since the epoch; min int64 when unknown
+    duration_s: np.ndarray  # float64 seconds; NaN when unknown
+
+    @classmethod
+    def load(cls, table: Any, dimension: int) -> "ExactSearch":
+        columns = ["id", "vector", "language", "show_id", "categories", "published_at"]
+        data = table.search().select([*columns, "duration_s"]).limit(None).to_arrow()
+        flat = data.column("vector").combine_chunks().flatten().to_numpy()
+        published = data.column("published_at").cast(pa.int64()).fill_null(np.iinfo(np.int64).min)
+        duration = data.column("duration_s").cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return cls(
+            ids=data.column("id").to_pylist(),
+            vectors=np.ascontiguousarray(flat.reshape(-1, dimension), dtype=np.float32),
+            language=np.asarray(data.column("language").to_pylist(), dtype=object),
+            show_id=np.asarray(data.column("show_id").to_pylist(), dtype=object),
+            categories=data.column("categories").to_pylist(),
+            published_us=published.to_numpy(),
+            duration_s=duration,
+        )
+
+    def mask(self, filters: SearchFilters | None) -> np.ndarray | None:
+        """Rows that pass ``filters`` (the same conditions as :func:`where_clause`)."""
+        if filters is None or filters.is_empty():
+            return None
+        keep = np.ones(len(self.ids), dtype=bool)
+        if filters.language is not None:
+            keep &= self.language == filters.language
+        if filters.show_id is not None:
+            keep &= self.show_id == filters.show_id
+        if filters.category is not None:
+            wanted = filters.category.lower()
+            keep &= np.fromiter((wanted in c for c in self.categories), bool, len(self.ids))
+        never = np.iinfo(np.int64).min
+        if filters.after is not None:
+            keep &= (self.published_us != never) & (self.published_us >= _micros(filters.after))
+        if filters.before is not None:
+            keep &= (self.published_us != never) & (self.published_us < _micros(filters.before))
+        with np.errstate(invalid="ignore"):
+            if filters.min_duration is not None:
+                keep &= self.duration_s >= filters.min_duration
+            if filters.max_duration is not None:
+                keep &= self.duration_s <= filters.max_duration
+        return keep
+
+    def search(self, vector: np.ndarray, limit: int, filters: SearchFilters | None) -> list[Hit]:
+        scores = self.vectors @ vector.astype(np.float32)
+        keep = self.mask(filters)
+        candidates = np.flatnonzero(keep) if keep is not None else np.arange(len(scores))
+        if len(candidates) > limit:
+            top = np.argpartition(-scores[candidates], limit - 1)[:limit]
+            candidates = candidates[top]
+        order = candidates[np.argsort(-scores[candidates], kind="stable")]
+        return [(self.ids[i], float(scores[i])) for i in order]
+
+
+def _micros(moment: datetime) -> int:
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000)
+
+
 class LanceDBBackend:
     """One LanceDB table of episodes.
 
@@ -109,6 +188,8 @@ class LanceDBBackend:
         else:
             self._table = self._db.create_table(table, schema=_schema(dimension))
         self.table_name = table
+        self._exact: ExactSearch | None = None
+        self._uses_ann: bool | None = None
 
     # writing -------------------------------------------------------------------------------
 
@@ -132,6 +213,7 @@ class LanceDBBackend:
             }
         ).select(_schema(self.dimension).names)
         data = data.cast(_schema(self.dimension))
+        self._exact = None
         (
             self._table.merge_insert("id")
             .when_matched_update_all()
@@ -141,6 +223,7 @@ class LanceDBBackend:
 
     def delete(self, ids: Iterable[str]) -> None:
         ids = list(ids)
+        self._exact = None
         for start in range(0, len(ids), 1000):
             chunk = ids[start : start + 1000]
             self._table.delete(f"id IN ({', '.join(_quote(i) for i in chunk)})")
@@ -170,11 +253,13 @@ class LanceDBBackend:
                 "vector",
                 config=HnswSq(
                     distance_type=self.metric.value,
+                    num_partitions=max(1, rows // self.ann.rows_per_partition),
                     m=self.ann.m,
                     ef_construction=self.ann.ef_construction,
                 ),
             )
             has_ann = True
+        self._uses_ann = has_ann
         built["vector_index"] = "IVF_HNSW_SQ" if has_ann else "exact"
         return built
 
@@ -185,21 +270,27 @@ class LanceDBBackend:
 
     @property
     def uses_ann(self) -> bool:
-        return any(i.index_type.startswith("Ivf") for i in self._table.list_indices())
+        """Whether vector search goes through the ANN index (else it is exact, in NumPy)."""
+        if self._uses_ann is None:
+            self._uses_ann = any(i.index_type.startswith("Ivf") for i in self._table.list_indices())
+        return self._uses_ann
 
     def vector_search(
         self, vectors: np.ndarray, limit: int, filters: SearchFilters | None = None
     ) -> list[list[Hit]]:
+        if not self.uses_ann:
+            if self._exact is None:
+                self._exact = ExactSearch.load(self._table, self.dimension)
+            return [self._exact.search(v, limit, filters) for v in np.atleast_2d(vectors)]
         where = where_clause(filters)
-        ann = self.uses_ann
         results = []
         for vector in np.atleast_2d(vectors):
             query = self._table.search(vector.astype(np.float32)).distance_type(self.metric.value)
             if where:
                 query = query.where(where, prefilter=True)
-            if ann:
-                query = query.nprobes(self.ann.nprobes).refine_factor(self.ann.refine_factor)
-                query = query.ef(self.ann.ef)
+            query = query.nprobes(self.ann.nprobes).refine_factor(self.ann.refine_factor)
+            # HNSW must look at least as far as the candidates the refine step re-ranks
+            query = query.ef(max(self.ann.ef, limit * self.ann.refine_factor))
             table = query.select(["id", "_distance"]).limit(limit).to_arrow()
             ids = table.column("id").to_pylist()
             distances = table.column("_distance").to_numpy()
