@@ -28,11 +28,12 @@ from podseek.catalog.ingest import ingest
 from podseek.catalog.sources.listennotes import ListenNotesSource
 from podseek.catalog.sources.table import TableMapping, TableSource
 from podseek.catalog.store import CatalogStore
+from podseek.config import get_settings
 from podseek.evaluation.beir import load_beir
 from podseek.index.base import IndexRow, SearchFilters
 from podseek.index.episode_index import EpisodeIndex, build_index
 from podseek.index.lancedb_backend import AnnSettings, LanceDBBackend
-from podseek.models.registry import DEFAULT_MODEL, load_encoder
+from podseek.models.registry import load_encoder
 
 DEVSET = Path(__file__).resolve().parent / "devset" / "listennotes"
 LANGUAGES = ["en"] * 16 + ["de", "de", "es", "sv"]  # de ~ 10%
@@ -108,7 +109,7 @@ def real_backend(workspace: Path, data: Path, ann: AnnSettings):
         ingest(catalog, ListenNotesSource(data / "listennotes-dec2017"), progress=False)
         taddy = data / "taddy-episodes-2023" / "podcastepisode.gz.parquet"
         ingest(catalog, TableSource(taddy, TableMapping.load("taddy")), progress=False)
-        encoder = load_encoder(DEFAULT_MODEL, workspace)
+        encoder = load_encoder(get_settings().model, workspace)
         started = time.perf_counter()
         report = build_index(catalog, encoder, workspace / "index-real", 2000, ann, progress=True)
         build = time.perf_counter() - started if report.encoded else float("nan")
@@ -201,7 +202,7 @@ def main() -> None:
     ann = AnnSettings(
         min_rows=args.ann_min_rows, nprobes=args.nprobes, refine_factor=args.refine_factor
     )
-    encoder = load_encoder(DEFAULT_MODEL, args.workspace)
+    encoder = load_encoder(get_settings().model, args.workspace)
     dev = load_beir(DEVSET)
     texts = list(dev.queries.values())
     texts = (texts * (args.queries // len(texts) + 1))[: args.queries]

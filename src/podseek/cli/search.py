@@ -36,13 +36,13 @@ def ann_settings(settings: Settings) -> "AnnSettings":
 @user_errors
 def models_list(as_json: JsonOption = False) -> None:
     """Built-in encoders: languages, dimensions, where the weights live."""
-    from podseek.models.registry import BUILTINS, DEFAULT_MODEL, weights_location
+    from podseek.models.registry import BUILTINS, weights_location
 
     settings = get_settings()
     rows = [
         {
             "name": m.name,
-            "default": m.name == DEFAULT_MODEL,
+            "default": m.name == settings.model,
             "dimension": m.dimension,
             "languages": m.languages,
             "package": f"{m.package} {m.version}",

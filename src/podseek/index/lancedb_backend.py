@@ -32,7 +32,9 @@ class AnnSettings:
     rows_per_partition: int = 250_000
     nprobes: int = 20
     refine_factor: int = 10
-    ef: int = 100
+    # HNSW search breadth: recall@10 with real USE queries on 16k real episodes was 0.975 at
+    # ef 100 and 0.996 at ef 400, for 1 ms more (benchmarks/ann_tuning.py --real)
+    ef: int = 400
     m: int = 20
     ef_construction: int = 300
 

@@ -62,7 +62,6 @@ BUILTINS: dict[str, BuiltinModel] = {
         ),
     )
 }
-DEFAULT_MODEL = "use-multilingual"
 
 
 def models_dir(home: Path) -> Path:
