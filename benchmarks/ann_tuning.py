@@ -44,10 +44,11 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="ann-tuning-"))
     try:
         if args.real:
+            model = get_settings().model
             backend, _meta, vectors, ids, build, _ = real_backend(
-                args.workspace, args.data, AnnSettings(min_rows=1)
+                args.workspace, args.data, AnnSettings(min_rows=1), model
             )
-            encoder = load_encoder(get_settings().model, args.workspace)
+            encoder = load_encoder(model, args.workspace)
             topics = args.data / "trec-podcasts-topics" / "podcasts_2020_topics_test.xml"
             texts = [*load_beir(DEVSET).queries.values()]
             texts += re.findall(r"<query>(.*?)</query>", topics.read_text(encoding="utf-8"))

@@ -109,11 +109,13 @@ def real_backend(workspace: Path, data: Path, ann: AnnSettings):
         ingest(catalog, ListenNotesSource(data / "listennotes-dec2017"), progress=False)
         taddy = data / "taddy-episodes-2023" / "podcastepisode.gz.parquet"
         ingest(catalog, TableSource(taddy, TableMapping.load("taddy")), progress=False)
-        encoder = load_encoder(get_settings().model, workspace)
+        model = model or get_settings().model
+        encoder = load_encoder(model, workspace)
+        folder = workspace / f"index-real-{model}"
         started = time.perf_counter()
-        report = build_index(catalog, encoder, workspace / "index-real", 2000, ann, progress=True)
+        report = build_index(catalog, encoder, folder, 2000, ann, progress=True)
         build = time.perf_counter() - started if report.encoded else float("nan")
-    index = EpisodeIndex(workspace / "index-real", ann)
+    index = EpisodeIndex(folder, ann)
     if index.backend.count() >= ann.min_rows and not index.backend.uses_ann:
         started = time.perf_counter()
         index.backend.optimize()  # --ann-min-rows below the catalog's size: build the ANN index
@@ -194,6 +196,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--workspace", type=Path, default=Path("/tmp/podseek-bench"))
     parser.add_argument("--sizes", default="real,100000")
+    parser.add_argument("--model", default=None, help="encoder (default: podseek's default)")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--ann-min-rows", type=int, default=50_000)
     parser.add_argument("--nprobes", type=int, default=20)
@@ -202,7 +205,9 @@ def main() -> None:
     ann = AnnSettings(
         min_rows=args.ann_min_rows, nprobes=args.nprobes, refine_factor=args.refine_factor
     )
-    encoder = load_encoder(get_settings().model, args.workspace)
+    model = args.model or get_settings().model
+    encoder = load_encoder(model, args.workspace)
+    print(f"encoder: {model}\n")
     dev = load_beir(DEVSET)
     texts = list(dev.queries.values())
     texts = (texts * (args.queries // len(texts) + 1))[: args.queries]
@@ -214,7 +219,9 @@ def main() -> None:
     print("|---|---:|---|---|---:|---:|---:|---:|---:|---:|")
     for size in args.sizes.split(","):
         if size == "real":
-            backend, meta, vectors, ids, build, _ = real_backend(args.workspace, args.data, ann)
+            backend, meta, vectors, ids, build, _ = real_backend(
+                args.workspace, args.data, ann, model
+            )
             measure("real episodes", backend, meta, vectors, ids, encoder, texts, build)
             continue
         folder = Path(tempfile.mkdtemp(prefix=f"lat-{size}-", dir=args.workspace))

@@ -35,6 +35,7 @@ def slices(dev: QuerySet) -> list[QuerySet]:
     return [
         dev.subset(set(dev.queries), "all"),
         dev.subset({q for q, k in kinds.items() if k == "paraphrase"}, "paraphrase"),
+        dev.subset({q for q, k in kinds.items() if k == "lexical"}, "lexical"),
         dev.subset({q for q, lang in langs.items() if lang != "en"}, "non-English"),
     ]
 
@@ -90,11 +91,11 @@ def main() -> None:
                         report[label][f"{part.name}_{metric}"] = round(float(value), 4)
             index.close()
     (args.out / "metrics.json").write_text(json.dumps(report, indent=2))
-    columns = [f"{p}_{m}" for p in ("all", "paraphrase", "non-English") for m in METRICS[:2]]
-    print(
-        f"\nDev set: {len(dev.queries)} queries ({len(slices(dev)[1].queries)} paraphrase, "
-        f"{len(slices(dev)[2].queries)} non-English)\n"
-    )
+    columns = [
+        f"{p}_{m}" for p in ("all", "paraphrase", "lexical", "non-English") for m in METRICS[:2]
+    ]
+    counts = ", ".join(f"{len(part.queries)} {part.name}" for part in slices(dev)[1:])
+    print(f"\nDev set: {len(dev.queries)} queries ({counts})\n")
     print("| run | " + " | ".join(c.replace("_", " ") for c in columns) + " |")
     print("|---|" + "---:|" * len(columns))
     for label, row in report.items():

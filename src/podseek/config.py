@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     )
 
     model: str = Field(
-        "use-multilingual",
+        "e5-small",
         description="Encoder `podseek index` uses when --model is not given: a built-in "
         "name, a model trained into the workspace, or a sentence-transformers folder.",
     )

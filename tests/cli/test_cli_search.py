@@ -21,7 +21,8 @@ def test_models_list(workspace: Settings) -> None:
     assert result.exit_code == 0, result.output
     models = {m["name"]: m for m in json.loads(result.stdout)["models"]}
     assert set(models) == {"use-multilingual", "e5-small", "minilm"}
-    assert models["use-multilingual"]["default"] and models["use-multilingual"]["dimension"] == 512
+    assert models["e5-small"]["default"] and not models["use-multilingual"]["default"]
+    assert models["use-multilingual"]["dimension"] == 512
     assert Path(models["minilm"]["weights"], "modules.json").is_file()
     assert "minilm" in run("models", "list").output
 

@@ -17,22 +17,8 @@ from podseek.errors import PodseekError
 
 SCHEMA_VERSION = 1
 
-_EPISODE_COLUMNS = (
-    "id",
-    "source",
-    "show_id",
-    "show_title",
-    "show_description",
-    "episode_title",
-    "episode_description",
-    "language",
-    "categories",
-    "published_at",
-    "duration_s",
-    "audio_url",
-    "episode_url",
-    "image_url",
-)
+# The catalog stores every field of the Episode model, one column each.
+_EPISODE_COLUMNS = tuple(Episode.model_fields)
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
