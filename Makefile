@@ -33,7 +33,7 @@ bench-encode: $(BIN)/.installed
 	$(BIN)/python benchmarks/encode_throughput.py --data $(DATA)
 
 bench-latency: $(BIN)/.installed
-	$(BIN)/python benchmarks/index_latency.py --data $(DATA) --sizes real,100000,1000000
+	$(BIN)/python benchmarks/index_latency.py --data $(DATA) --sizes real,100000,1000000 $(if $(MODEL),--model $(MODEL))
 
 bench-quality: $(BIN)/.installed
 	$(BIN)/python benchmarks/zero_shot_quality.py --data $(DATA)

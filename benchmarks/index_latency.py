@@ -104,7 +104,8 @@ def synthetic_backend(
     return backend, meta, vectors, build
 
 
-def real_backend(workspace: Path, data: Path, ann: AnnSettings):
+def real_backend(workspace: Path, data: Path, ann: AnnSettings, model: str | None = None) -> tuple:
+    """The real catalog (Listen Notes + Taddy) indexed with `model`, cached per model."""
     with CatalogStore(workspace / "catalog-real.sqlite") as catalog:
         ingest(catalog, ListenNotesSource(data / "listennotes-dec2017"), progress=False)
         taddy = data / "taddy-episodes-2023" / "podcastepisode.gz.parquet"
