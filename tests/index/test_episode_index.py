@@ -82,7 +82,7 @@ def test_another_recipe_rebuilds_beside_and_switches(
     assert index.manifest.table == second.table
     texts = index.backend.fetch(["listennotes:1"])["listennotes:1"]["text"]
     assert len(texts) <= 60
-    assert index.backend._db.list_tables().tables == [second.table]  # the old one is dropped
+    assert index.backend.table_names() == [second.table]  # the old one is dropped
 
 
 class FailingEncoder:

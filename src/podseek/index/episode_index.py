@@ -12,7 +12,6 @@ table is current) and a LanceDB database. Writes are safe to interrupt:
 """
 
 import hashlib
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -219,7 +218,7 @@ def build_index(
     )
     _write_manifest(folder, manifest)
     if rebuilt:
-        _drop_other_tables(backend, table)
+        backend.drop_other_tables()
     return IndexReport(
         model=encoder.name,
         table=table,
@@ -233,12 +232,6 @@ def build_index(
         seconds=time.perf_counter() - started,
         size_bytes=backend.size_bytes(),
     )
-
-
-def _drop_other_tables(backend: LanceDBBackend, keep: str) -> None:
-    for name in backend._db.list_tables().tables:
-        if name != keep:
-            backend._db.drop_table(name)
 
 
 class EpisodeIndex:
@@ -271,8 +264,3 @@ class EpisodeIndex:
 
     def close(self) -> None:
         self.backend.close()
-
-
-def manifest_summary(folder: Path) -> dict[str, Any] | None:
-    manifest = read_manifest(folder)
-    return json.loads(manifest.model_dump_json()) if manifest else None

@@ -350,6 +350,15 @@ class LanceDBBackend:
         flat = table.column("vector").combine_chunks().flatten().to_numpy()
         return table.column("id").to_pylist(), flat.reshape(-1, self.dimension)
 
+    def table_names(self) -> list[str]:
+        return list(self._db.list_tables().tables)
+
+    def drop_other_tables(self) -> None:
+        """Drop every table of the database but this backend's (after a rebuild switched)."""
+        for name in self.table_names():
+            if name != self.table_name:
+                self._db.drop_table(name)
+
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.folder.rglob("*") if p.is_file())
 
