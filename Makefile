@@ -16,7 +16,7 @@ demo: $(BIN)/.installed
 	$(BIN)/podseek ingest listennotes $(DATA)/listennotes-dec2017
 	$(BIN)/podseek index
 	$(BIN)/podseek search --k 3 "we eat better during xmas holidays" \
-		"paying off the house before I retire" "Stoizismus als Lebensphilosophie"
+		"paying off the house before I retire" "an Weihnachten gesund essen"
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks
