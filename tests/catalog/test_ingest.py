@@ -50,12 +50,6 @@ def raw(n: int, title: str | None = None) -> RawEpisode:
     )
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[CatalogStore]:
-    with CatalogStore(tmp_path / "catalog.sqlite") as catalog:
-        yield catalog
-
-
 def test_reingest_is_idempotent_and_merges_changes(store: CatalogStore) -> None:
     first = ingest(store, ListSource([raw(1), raw(2), raw(3)]), progress=False)
     assert (first.added, first.updated, first.unchanged) == (3, 0, 0)

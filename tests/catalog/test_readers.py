@@ -17,12 +17,6 @@ from podseek.errors import PodseekError
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> CatalogStore:
-    with CatalogStore(tmp_path / "catalog.sqlite") as catalog:
-        yield catalog
-
-
 def test_listennotes_joins_shows_and_counts_skips(store: CatalogStore) -> None:
     summary = ingest(store, ListenNotesSource(FIXTURES / "listennotes"), progress=False)
 

@@ -3,7 +3,6 @@
 These read the real files in place (never copied); they skip with a reason when absent.
 """
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,6 @@ from podseek.catalog.sources.feeds import FeedSource
 from podseek.catalog.sources.listennotes import ListenNotesSource
 from podseek.catalog.sources.table import TableMapping, TableSource
 from podseek.catalog.store import CatalogStore
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[CatalogStore]:
-    with CatalogStore(tmp_path / "catalog.sqlite") as catalog:
-        yield catalog
 
 
 def test_listennotes_gives_5633_episodes_with_their_languages(

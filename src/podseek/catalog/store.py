@@ -20,6 +20,13 @@ SCHEMA_VERSION = 1
 # The catalog stores every field of the Episode model, one column each.
 _EPISODE_COLUMNS = tuple(Episode.model_fields)
 
+# Insert a record, or update every field of an existing one but first_seen.
+_UPSERT = (
+    f"INSERT INTO episodes ({', '.join(_EPISODE_COLUMNS)}, content_hash, first_seen, updated_at) "
+    f"VALUES ({', '.join('?' * (len(_EPISODE_COLUMNS) + 3))}) ON CONFLICT(id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in (*_EPISODE_COLUMNS, "content_hash", "updated_at"))
+)
+
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS episodes (
@@ -235,14 +242,7 @@ class CatalogWrite:
             self.unchanged += 1
             return "unchanged"
         now = _now()
-        placeholders = ", ".join("?" * (len(_EPISODE_COLUMNS) + 3))
-        updates = ", ".join(f"{c} = excluded.{c}" for c in (*_EPISODE_COLUMNS, "content_hash"))
-        self._conn.execute(
-            f"INSERT INTO episodes ({', '.join(_EPISODE_COLUMNS)}, content_hash, first_seen, "
-            f"updated_at) VALUES ({placeholders}) ON CONFLICT(id) DO UPDATE SET {updates}, "
-            "updated_at = excluded.updated_at",
-            (*_to_row(episode), digest, now, now),
-        )
+        self._conn.execute(_UPSERT, (*_to_row(episode), digest, now, now))
         if row is None:
             self.added += 1
             return "added"

@@ -249,7 +249,8 @@ class LanceDBBackend:
             self._table.create_index("text", config=FTS())
         else:
             self._table.optimize()
-        has_ann = any(index.index_type.startswith("Ivf") for index in self._table.list_indices())
+        self._uses_ann = None  # the indexes just changed; ask the table again
+        has_ann = self.uses_ann
         if rows >= self.ann.min_rows and not has_ann:
             self._table.create_index(
                 "vector",

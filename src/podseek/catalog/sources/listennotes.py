@@ -39,7 +39,8 @@ class ListenNotesSource:
         ):
             if not path.is_file():
                 raise PodseekError(f"{path}: missing; a Listen Notes folder has {path.name}")
-            missing = [c for c in required if c not in delimited_columns(path, ",")]
+            columns = delimited_columns(path, ",")
+            missing = [c for c in required if c not in columns]
             if missing:
                 raise PodseekError(f"{path}: missing column(s) {', '.join(missing)}")
         self.name = name
