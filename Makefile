@@ -4,7 +4,7 @@ VENV ?= .venv
 DATA ?= ../shared/data
 BIN = $(VENV)/bin
 
-.PHONY: demo test test-slow bench-ingest bench-encode bench-latency bench-quality clean
+.PHONY: demo test test-slow bench-ingest bench-encode bench-latency bench-query-engines bench-quality clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench-encode: $(BIN)/.installed
 
 bench-latency: $(BIN)/.installed
 	$(BIN)/python benchmarks/index_latency.py --data $(DATA) --sizes real,100000,1000000 $(if $(MODEL),--model $(MODEL))
+
+bench-query-engines: $(BIN)/.installed
+	$(BIN)/python benchmarks/query_engines.py --data $(DATA)
 
 bench-quality: $(BIN)/.installed
 	$(BIN)/python benchmarks/zero_shot_quality.py --data $(DATA)

@@ -202,6 +202,12 @@ def main() -> None:
     parser.add_argument("--workspace", type=Path, default=Path("/tmp/podseek-bench"))
     parser.add_argument("--sizes", default="real,100000")
     parser.add_argument("--model", default=None, help="encoder (default: podseek's default)")
+    parser.add_argument(
+        "--query-engine",
+        default=get_settings().query_engine,
+        choices=["onnx-int8", "onnx", "torch"],
+        help="what encodes the queries (default: podseek's setting)",
+    )
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--ann-min-rows", type=int, default=50_000)
     parser.add_argument("--nprobes", type=int, default=20)
@@ -211,8 +217,8 @@ def main() -> None:
         min_rows=args.ann_min_rows, nprobes=args.nprobes, refine_factor=args.refine_factor
     )
     model = args.model or get_settings().model
-    encoder = load_encoder(model, args.workspace)
-    print(f"encoder: {model}\n")
+    encoder = load_encoder(model, args.workspace, args.query_engine)
+    print(f"encoder: {model}, queries encoded by {args.query_engine}\n")
     dev = load_beir(DEVSET)
     texts = list(dev.queries.values())
     texts = (texts * (args.queries // len(texts) + 1))[: args.queries]

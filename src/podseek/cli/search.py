@@ -81,7 +81,7 @@ def index_command(
             raise PodseekError(
                 f"the catalog at {settings.catalog_path} is empty; run `podseek ingest` first"
             )
-        encoder = load_encoder(model or settings.model, settings.home)
+        encoder = load_encoder(model or settings.model, settings.home, settings.query_engine)
         report = build_index(
             catalog,
             encoder,
@@ -90,6 +90,8 @@ def index_command(
             ann_settings(settings),
             batch_size=batch_size,
         )
+        if hasattr(encoder, "prepare_queries"):
+            encoder.prepare_queries()  # the first search must not wait for an export
     if as_json:
         _print_json(report.to_dict())
         return
@@ -174,7 +176,7 @@ def search_command(
         )
     searcher = Searcher(
         index,
-        load_encoder(built_with, settings.home),
+        load_encoder(built_with, settings.home, settings.query_engine),
         settings.hybrid_depth,
         settings.hybrid_fusion,
     )

@@ -61,6 +61,13 @@ class SentenceTransformerEncoder:
         self.query_prefix = query_prefix
         self.episode_prefix = episode_prefix
         self.dimension = int(model.get_embedding_dimension())
+        # a faster copy of the model for queries (see podseek.models.onnx_queries), or None
+        self.query_engine: Any = None
+
+    def prepare_queries(self) -> None:
+        """Get the query engine ready (an export the first time), so no search waits for it."""
+        if self.query_engine is not None:
+            self.query_engine.prepare()
 
     def _encode(
         self, texts: Sequence[str], prefix: str, batch_size: int, show_progress: bool
@@ -79,6 +86,8 @@ class SentenceTransformerEncoder:
     def encode_queries(
         self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
     ) -> np.ndarray:
+        if self.query_engine is not None:
+            return self.query_engine.encode([self.query_prefix + t for t in texts], batch_size)
         return self._encode(texts, self.query_prefix, batch_size, show_progress)
 
     def encode_episodes(

@@ -7,6 +7,7 @@ local sentence-transformers folder, such as one ``podseek train`` writes to
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 from podseek.errors import PodseekError
 from podseek.models.base import Encoder, SentenceTransformerEncoder
+from podseek.models.onnx_queries import OnnxQueryEncoder, QueryEngine, can_export
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,21 @@ def folder_fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _named(encoder: Any, name: str, fingerprint: str) -> Encoder:
+def _named(
+    encoder: Any,
+    name: str,
+    fingerprint: str,
+    home: Path | None = None,
+    query_engine: QueryEngine = QueryEngine.TORCH,
+) -> Encoder:
+    """Label ``encoder`` and give it the query engine asked for, where its model can run one."""
     encoder.name = name
     encoder.fingerprint = fingerprint
+    engine = QueryEngine(query_engine)
+    model = getattr(encoder, "model", None)
+    if engine is not QueryEngine.TORCH and home is not None and can_export(model):
+        cache = models_dir(home) / ".onnx" / re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+        encoder.query_engine = OnnxQueryEncoder(model, cache, fingerprint, engine)
     return encoder
 
 
@@ -111,8 +125,16 @@ def _folder_prompts(folder: Path) -> tuple[str, str]:
     return prompts.get("query", ""), prompts.get("passage", prompts.get("document", ""))
 
 
-def load_folder_encoder(folder: Path, name: str | None = None) -> Encoder:
-    """An encoder over a local sentence-transformers folder (USE ports included)."""
+def load_folder_encoder(
+    folder: Path,
+    name: str | None = None,
+    home: Path | None = None,
+    query_engine: QueryEngine = QueryEngine.TORCH,
+) -> Encoder:
+    """An encoder over a local sentence-transformers folder (USE ports included).
+
+    ``query_engine`` other than torch needs ``home``: the exported query model is cached in
+    its models folder."""
     folder = Path(folder).expanduser()
     if not (folder / "modules.json").is_file():
         raise PodseekError(f"{folder}: not a sentence-transformers folder (no modules.json)")
@@ -128,12 +150,18 @@ def load_folder_encoder(folder: Path, name: str | None = None) -> Encoder:
         encoder = SentenceTransformerEncoder(folder, label, query_prefix, episode_prefix)
     except (OSError, ValueError) as error:
         raise PodseekError(f"{folder}: cannot load the model: {error}") from error
-    return _named(encoder, label, fingerprint)
+    return _named(encoder, label, fingerprint, home, query_engine)
 
 
-def load_encoder(name_or_path: str, home: Path) -> Encoder:
+def load_encoder(
+    name_or_path: str, home: Path, query_engine: QueryEngine = QueryEngine.TORCH
+) -> Encoder:
     """The encoder named ``name_or_path``: a built-in, a model trained into the workspace
-    (``<home>/models/<name>``), or a sentence-transformers folder."""
+    (``<home>/models/<name>``), or a sentence-transformers folder.
+
+    ``query_engine`` picks what encodes queries for transformer models (see
+    :mod:`podseek.models.onnx_queries`); the command line uses the ``query_engine`` setting,
+    library callers get the model itself unless they ask."""
     if name_or_path in BUILTINS:
         builtin = BUILTINS[name_or_path]
         fingerprint = f"{builtin.name}@{builtin.package}-{builtin.version}"
@@ -149,17 +177,17 @@ def load_encoder(name_or_path: str, home: Path) -> Encoder:
         if name_or_path == "minilm":
             from podseek.models.minilm import minilm_encoder
 
-            return _named(minilm_encoder(), builtin.name, fingerprint)
+            return _named(minilm_encoder(), builtin.name, fingerprint, home, query_engine)
         from podseek.models.e5_small import e5_small_encoder, expand_e5_small
 
         folder = expand_e5_small(models_dir(home) / "e5-small")
-        return _named(e5_small_encoder(folder), builtin.name, fingerprint)
+        return _named(e5_small_encoder(folder), builtin.name, fingerprint, home, query_engine)
     trained = models_dir(home) / name_or_path
     if "/" not in name_or_path and (trained / "modules.json").is_file():
-        return load_folder_encoder(trained, name_or_path)
+        return load_folder_encoder(trained, name_or_path, home, query_engine)
     path = Path(name_or_path).expanduser()
     if path.is_dir():
-        return load_folder_encoder(path)
+        return load_folder_encoder(path, None, home, query_engine)
     raise PodseekError(
         f"unknown model {name_or_path!r}: use one of {', '.join(BUILTINS)}, a model trained "
         f"into {models_dir(home)}, or a sentence-transformers folder"
