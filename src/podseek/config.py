@@ -89,6 +89,16 @@ class Settings(BaseSettings):
         return self.home / "catalog.sqlite"
 
     @property
+    def queries_path(self) -> Path:
+        """The SQLite file of generated queries and training pairs."""
+        return self.home / "queries.sqlite"
+
+    @property
+    def pairs_dir(self) -> Path:
+        """The train / eval / test split of the pairs, in BEIR form."""
+        return self.home / "pairs"
+
+    @property
     def index_dir(self) -> Path:
         """The folder of the search index (manifest + LanceDB tables)."""
         return self.home / "index"

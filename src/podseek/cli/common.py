@@ -1,7 +1,8 @@
 """The ``podseek`` command line: one Typer app, each command a thin call into a stage.
 
-Commands live in one module per stage (``catalog``, ``search``); this module holds the app,
-the shared options and the one place where a user's mistake becomes one line and exit 1.
+Commands live in one module per stage (``catalog``, ``search``, ``queries``); this module
+holds the app, the shared options and the one place where a user's mistake becomes one line
+and exit 1.
 """
 
 import functools
@@ -40,7 +41,7 @@ SourceOption = Annotated[
 
 def user_errors(command: F) -> F:
     """Turn a :class:`PodseekError` into one line on stderr and exit code 1, and Ctrl-C into
-    a line that says nothing was half-written (each source is written in one transaction)."""
+    a line that says nothing was half-written (every write is one transaction or a rename)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -50,7 +51,7 @@ def user_errors(command: F) -> F:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            typer.echo("interrupted: the source being ingested was left as it was", err=True)
+            typer.echo("interrupted: what was being written was left as it was", err=True)
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]

@@ -1,4 +1,4 @@
-"""Read evaluation sets in BEIR form: ``queries.jsonl`` and ``qrels/<split>.tsv``.
+"""Evaluation sets in BEIR form: ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv``.
 
 BEIR's loader (``beir/datasets/data_loader.py``) is the reference: one JSON object per line
 with ``_id`` and ``text``, and a tab-separated qrels file with a header row
@@ -7,6 +7,7 @@ with ``_id`` and ``text``, and a tab-separated qrels file with a header row
 
 import csv
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,3 +76,26 @@ def load_beir(folder: Path, split: str = "dev") -> QuerySet:
     qrels = load_qrels(folder / "qrels" / f"{split}.tsv")
     judged = {q: t for q, t in queries.items() if q in qrels}
     return QuerySet(judged, qrels, {q: metadata[q] for q in judged}, folder.name)
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """One JSON object per line (BEIR's corpus.jsonl and queries.jsonl); returns the count."""
+    count = 0
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def write_qrels(path: Path, qrels: Iterable[tuple[str, str, int]]) -> int:
+    """``query-id corpus-id score`` rows under BEIR's header; returns the row count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(["query-id", "corpus-id", "score"])
+        for row in qrels:
+            writer.writerow(row)
+            count += 1
+    return count

@@ -1,0 +1,238 @@
+"""``podseek queries`` and ``podseek pairs``: the synthetic-query stage's commands."""
+
+import random
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from podseek.cli.common import JsonOption, _print_json, _store, app, user_errors
+from podseek.config import Settings, get_settings
+from podseek.errors import PodseekError
+
+queries_app = typer.Typer(
+    help="Write the queries a listener would type for each episode.", no_args_is_help=True
+)
+pairs_app = typer.Typer(
+    help="Query-episode pairs for training and evaluation.", no_args_is_help=True
+)
+app.add_typer(queries_app, name="queries")
+app.add_typer(pairs_app, name="pairs")
+
+
+def _query_store(settings: Settings) -> Any:
+    from podseek.queries.store import QueryStore
+
+    return QueryStore(settings.queries_path)
+
+
+def _round_trip(settings: Settings, k: int, with_encoder: bool) -> Any:
+    """The round-trip check over the workspace's index, or a clear error before any work."""
+    from podseek.index.episode_index import EpisodeIndex
+    from podseek.models.registry import load_encoder
+    from podseek.queries.round_trip import round_trip_check
+
+    if not (settings.index_dir / "manifest.json").is_file():
+        raise PodseekError(
+            f"the round-trip filter searches the index, and there is none at "
+            f"{settings.index_dir}: run `podseek index` first, or pass --round-trip-k 0"
+        )
+    index = EpisodeIndex(settings.index_dir)
+    encoder = None
+    if with_encoder:
+        encoder = load_encoder(index.manifest.model.name, settings.home, settings.query_engine)
+    return round_trip_check(index, encoder, k)
+
+
+@queries_app.command("generate")
+@user_errors
+def generate_command(
+    generator: Annotated[
+        str, typer.Option(help="gemma-270m, seq2seq:PATH (a local doc2query folder) or title.")
+    ] = "gemma-270m",
+    per_episode: Annotated[int, typer.Option(min=1, max=20, help="Queries per episode.")] = 3,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Only this many episodes (a seeded sample).")
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch", min=1, max=512, help="Episodes per batch (a checkpoint).")
+    ] = 16,
+    seed: Annotated[int, typer.Option(help="Seed of the sample and the sampling.")] = 0,
+    engine: Annotated[
+        str | None, typer.Option(help="gemma-270m only: llama-cpp or transformers.")
+    ] = None,
+    round_trip_k: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Keep a query only if its episode ranks in the top K; 0 turns it off."
+        ),
+    ] = 20,
+    round_trip_bm25_only: Annotated[
+        bool, typer.Option("--bm25-only", help="Round-trip with BM25 alone, not the encoder.")
+    ] = False,
+    restart: Annotated[
+        bool, typer.Option(help="Replace queries from a run with other settings.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Generate queries for the catalog (resumable: a rerun continues), then filter them."""
+    from podseek.queries.filters import FilterSettings, QueryFilter
+    from podseek.queries.generate import filter_queries, generate_queries
+    from podseek.queries.generators import load_generator
+    from podseek.queries.store import SYNTHETIC
+
+    settings = get_settings()
+    options: dict[str, Any] = {}
+    if generator == "gemma-270m":
+        options = {"models_dir": settings.home / "models", "batch_size": batch_size}
+        if engine:
+            options["engine"] = engine
+    elif engine:
+        raise PodseekError("--engine applies to the gemma-270m generator only")
+    with _store(settings) as catalog, _query_store(settings) as store:
+        if catalog.count() == 0:
+            raise PodseekError(
+                f"the catalog at {settings.catalog_path} is empty; run `podseek ingest` first"
+            )
+        check = (
+            _round_trip(settings, round_trip_k, not round_trip_bm25_only) if round_trip_k else None
+        )
+        chosen = load_generator(generator, **options)
+        run = generate_queries(
+            catalog, store, chosen, per_episode, seed, limit, batch_size, restart
+        )
+        filter_settings = FilterSettings(
+            round_trip_k=round_trip_k, title_filter=chosen.name != "title"
+        )
+        report = filter_queries(catalog, store, QueryFilter.for_prompts(filter_settings), check)
+        pairs = store.pair_counts().get(SYNTHETIC, 0)
+    summary = {"generation": run.to_dict(), "filters": report.to_dict(), "pairs": pairs}
+    if as_json:
+        _print_json(summary)
+    else:
+        done = run.already_done + run.generated
+        typer.echo(
+            f"{run.generator}: {run.generated:,} episodes generated for in {run.seconds:,.0f} s "
+            f"({run.episodes_per_second:,.2f}/s), {run.already_done:,} already done; "
+            f"{done:,} of {run.eligible:,} episodes have queries"
+        )
+        if run.skipped:
+            typer.echo("skipped: " + ", ".join(f"{n:,} {why}" for why, n in run.skipped.items()))
+        _echo_filters(report.to_dict())
+        typer.echo(f"{pairs:,} synthetic pairs kept in {settings.queries_path}")
+    if run.interrupted:
+        typer.echo(
+            "interrupted: finished batches are saved; rerun the command to continue", err=True
+        )
+        raise typer.Exit(130)
+
+
+def _echo_filters(report: dict[str, Any]) -> None:
+    typer.echo(f"filters: {report['generated']:,} queries generated, {report['kept']:,} kept")
+    for reason, removed in report["removed"].items():
+        typer.echo(f"  {reason:<12} removed {removed['queries']:>7,} ({removed['share']:.1%})")
+
+
+@queries_app.command("show")
+@user_errors
+def show_command(
+    n: Annotated[int, typer.Option("--n", min=1, help="How many episodes to show.")] = 20,
+    seed: Annotated[int, typer.Option(help="Which sample of episodes.")] = 0,
+    lang: Annotated[str | None, typer.Option(help="Only episodes in this language.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A sample of episodes with their generated queries, and which ones the filters kept."""
+    from podseek.queries.store import SYNTHETIC
+
+    settings = get_settings()
+    with _store(settings) as catalog, _query_store(settings) as store:
+        generated = store.generated()
+        if not generated:
+            raise PodseekError("no queries yet; run `podseek queries generate` first")
+        kept = {(p["episode_id"], p["query"]) for p in store.iter_pairs([SYNTHETIC])}
+        episodes = catalog.get_many(sorted(generated))
+        ids = [i for i in sorted(episodes) if not lang or episodes[i].language == lang]
+        sample = random.Random(seed).sample(ids, min(n, len(ids)))
+        rows = [
+            {
+                "id": i,
+                "show_title": episodes[i].show_title,
+                "episode_title": episodes[i].episode_title,
+                "language": episodes[i].language,
+                "queries": [{"query": q, "kept": (i, q.strip()) in kept} for q in generated[i]],
+            }
+            for i in sample
+        ]
+        summary = {"run": store.get_meta("run"), "filters": store.get_meta("filter_report")}
+    if as_json:
+        _print_json({**summary, "episodes": rows})
+        return
+    for row in rows:
+        typer.echo(f"{row['episode_title'] or row['show_title']}  [{row['language'] or '?'}]")
+        typer.echo(f"    {row['show_title']}  {row['id']}")
+        for query in row["queries"]:
+            typer.echo(f"    {'+' if query['kept'] else '-'} {query['query']}")
+    typer.echo("(+ kept, - removed by a filter)")
+
+
+@queries_app.command("import-logs")
+@user_errors
+def import_logs_command(
+    path: Annotated[Path, typer.Argument(help="A JSON Lines search log (see the README).")],
+    window: Annotated[
+        float,
+        typer.Option(help="Minutes within which a failed search counts as reformulated."),
+    ] = 5.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Add (query, episode) pairs from search sessions: clicks and reformulated searches."""
+    from podseek.queries.logs import import_search_logs
+
+    settings = get_settings()
+    with _store(settings) as catalog, _query_store(settings) as store:
+        report = import_search_logs(path, catalog, store, window)
+    data = report.to_dict()
+    if as_json:
+        _print_json(data)
+        return
+    typer.echo(
+        f"{data['searches']:,} searches in {data['sessions']:,} sessions: "
+        f"{data['click_pairs']:,} click pairs, {data['reformulation_pairs']:,} reformulation "
+        f"pairs ({data['added']:,} new); {data['failed_without_success']:,} failed searches "
+        "had no success after them"
+    )
+    if data["skipped"]:
+        typer.echo("skipped: " + ", ".join(f"{n:,} {why}" for why, n in data["skipped"].items()))
+
+
+@pairs_app.command("split")
+@user_errors
+def split_command(
+    eval_share: Annotated[
+        float, typer.Option("--eval", min=0.0, max=0.99, help="Share of episodes for eval.")
+    ] = 0.01,
+    test_share: Annotated[
+        float, typer.Option("--test", min=0.0, max=0.99, help="Share of episodes for test.")
+    ] = 0.19,
+    seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Split the pairs by episode into train / eval / test, in BEIR form."""
+    from podseek.queries.split import SplitShares, split_pairs
+
+    settings = get_settings()
+    shares = SplitShares(eval_share, test_share)
+    with _store(settings) as catalog, _query_store(settings) as store:
+        manifest = split_pairs(
+            catalog, store, settings.pairs_dir, shares, seed, settings.text_max_chars
+        )
+    if as_json:
+        _print_json(manifest)
+        return
+    for name, counts in manifest["splits"].items():
+        label = "eval" if name == "dev" else name
+        typer.echo(
+            f"{label:<5} {counts['episodes']:>7,} episodes {counts['queries']:>8,} queries  "
+            f"qrels/{name}.tsv"
+        )
+    typer.echo(f"written to {settings.pairs_dir} (corpus: {manifest['corpus']:,} episodes)")

