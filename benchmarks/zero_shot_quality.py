@@ -66,6 +66,7 @@ def main() -> None:
             searcher = Searcher(index, encoder)
             runs = [
                 (f"{model}/semantic", SearchMode.SEMANTIC, Fusion.CONVEX),
+                (f"{model}/hybrid-adaptive", SearchMode.HYBRID, Fusion.ADAPTIVE),
                 (f"{model}/hybrid-convex", SearchMode.HYBRID, Fusion.CONVEX),
                 (f"{model}/hybrid-rrf", SearchMode.HYBRID, Fusion.RRF),
             ]

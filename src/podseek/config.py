@@ -72,10 +72,12 @@ class Settings(BaseSettings):
         100, ge=1, description="Candidates each of semantic and keyword search give to fusion."
     )
 
-    hybrid_fusion: Literal["convex", "rrf"] = Field(
-        "convex",
-        description="How hybrid search fuses semantic and keyword results: 'convex' "
-        "(0.8 x semantic + 0.2 x keyword, min-max normalised) or 'rrf' (k = 60).",
+    hybrid_fusion: Literal["adaptive", "convex", "rrf"] = Field(
+        "adaptive",
+        description="How hybrid search fuses semantic and keyword results (min-max normalised "
+        "scores): 'adaptive' (alpha x semantic + (1 - alpha) x keyword, alpha from 1 down to "
+        "0.5 as the top keyword hits contain more of the query's words), 'convex' (alpha fixed "
+        "at 0.8) or 'rrf' (reciprocal rank fusion, k = 60).",
     )
 
     @field_validator("home", "data_dir")

@@ -11,10 +11,14 @@ from podseek.index.episode_index import EpisodeIndex, build_index
 from podseek.models.registry import load_encoder
 from podseek.search.engine import Searcher, SearchMode
 from podseek.search.fusion import (
+    ADAPTIVE_MIN_ALPHA,
     CONVEX_ALPHA,
     RRF_K,
     Fusion,
+    adaptive_alpha,
+    content_words,
     convex_combination,
+    query_coverage,
     reciprocal_rank_fusion,
 )
 from podseek.search.snippets import make_snippet
@@ -119,14 +123,33 @@ def test_convex_combination_matches_ranx() -> None:
 
 
 def test_hybrid_fusion_method_is_a_choice(searcher: Searcher) -> None:
-    convex = searcher.rank(["meteor shower"], k=5, mode=SearchMode.HYBRID)[0]
-    searcher.fusion = Fusion.RRF
+    adaptive = searcher.rank(["meteor shower"], k=5, mode=SearchMode.HYBRID)[0]
     try:
+        searcher.fusion = Fusion.RRF
         rrf = searcher.rank(["meteor shower"], k=5, mode=SearchMode.HYBRID)[0]
-    finally:
         searcher.fusion = Fusion.CONVEX
-    assert convex[0][0] == rrf[0][0] == "rss:show:ns-001"
+        convex = searcher.rank(["meteor shower"], k=5, mode=SearchMode.HYBRID)[0]
+    finally:
+        searcher.fusion = Fusion.ADAPTIVE
+    assert adaptive[0][0] == convex[0][0] == rrf[0][0] == "rss:show:ns-001"
     assert convex[0][1] <= 1.0 and rrf[0][1] == pytest.approx(2 / (RRF_K + 1))
+    # both words are in the top keyword hit: coverage 1, alpha 0.5, the top scores 1 in both
+    assert adaptive[0][1] == pytest.approx(1.0)
+
+
+def test_adaptive_weight_follows_the_query_words_in_the_keyword_hits(searcher: Searcher) -> None:
+    assert content_words("How do I watch the Geminids?") == {"watch", "geminids"}
+    assert query_coverage("watch the geminids", ["Watching the Geminids", "Geminids"]) == 0.5
+    assert query_coverage("the and of", ["the and of"]) == 0.0  # stop words only
+    assert adaptive_alpha(0.0) == 1.0 and adaptive_alpha(1.0) == ADAPTIVE_MIN_ALPHA
+    assert adaptive_alpha(0.5) == pytest.approx(0.75)
+    # a paraphrase with no word in the catalog: keyword search gets no weight, so hybrid
+    # ranks exactly as semantic search does
+    query = "shooting stars this month"
+    semantic = searcher.rank([query], k=5, mode=SearchMode.SEMANTIC)[0]
+    hybrid = searcher.rank([query], k=5, mode=SearchMode.HYBRID)[0]
+    assert [i for i, _ in hybrid] == [i for i, _ in semantic]
+    assert searcher._alphas([query, "geminids meteor shower"], [[], []]) == [1.0, 1.0]
 
 
 def test_rrf_matches_ranx() -> None:

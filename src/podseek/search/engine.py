@@ -13,7 +13,14 @@ from pydantic import BaseModel
 from podseek.index.base import Hit, SearchFilters
 from podseek.index.episode_index import EpisodeIndex
 from podseek.models.base import Encoder
-from podseek.search.fusion import Fusion, fuse
+from podseek.search.fusion import (
+    CONVEX_ALPHA,
+    COVERAGE_HITS,
+    Fusion,
+    adaptive_alpha,
+    fuse,
+    query_coverage,
+)
 from podseek.search.snippets import make_snippet
 
 
@@ -85,7 +92,7 @@ class Searcher:
         index: EpisodeIndex,
         encoder: Encoder,
         depth: int = 100,
-        fusion: Fusion = Fusion.CONVEX,
+        fusion: Fusion = Fusion.ADAPTIVE,
     ) -> None:
         index.check_encoder(encoder)
         self.index = index
@@ -113,7 +120,22 @@ class Searcher:
             return sparse
         if sparse is None:
             return dense
-        return [fuse(d, s, self.fusion)[:k] for d, s in zip(dense, sparse, strict=True)]
+        alphas = self._alphas(queries, sparse)
+        return [
+            fuse(d, s, self.fusion, a)[:k] for d, s, a in zip(dense, sparse, alphas, strict=True)
+        ]
+
+    def _alphas(self, queries: Sequence[str], keyword: list[list[Hit]]) -> list[float]:
+        """The semantic weight of each query's fusion: fixed, or from how much of the query
+        its top keyword hits contain (:func:`~podseek.search.fusion.adaptive_alpha`)."""
+        if self.fusion is not Fusion.ADAPTIVE:
+            return [CONVEX_ALPHA] * len(queries)
+        tops = [[i for i, _ in hits[:COVERAGE_HITS]] for hits in keyword]
+        texts = self.backend.fetch(list({i for top in tops for i in top}))
+        return [
+            adaptive_alpha(query_coverage(query, [texts[i]["text"] for i in top if i in texts]))
+            for query, top in zip(queries, tops, strict=True)
+        ]
 
     def search(
         self,
