@@ -4,7 +4,8 @@ VENV ?= .venv
 DATA ?= ../shared/data
 BIN = $(VENV)/bin
 
-.PHONY: demo test test-slow bench-ingest bench-encode bench-latency bench-query-engines bench-quality clean
+.PHONY: demo test test-slow bench-ingest bench-encode bench-latency bench-query-engines bench-quality \
+	bench-generate clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,9 @@ bench-query-engines: $(BIN)/.installed
 
 bench-quality: $(BIN)/.installed
 	$(BIN)/python benchmarks/zero_shot_quality.py --data $(DATA)
+
+bench-generate: $(BIN)/.installed
+	$(BIN)/python benchmarks/generation_throughput.py --data $(DATA) $(if $(N),--n $(N))
 
 clean:
 	rm -rf $(VENV) podseek-data .pytest_cache .ruff_cache

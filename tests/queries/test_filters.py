@@ -56,6 +56,12 @@ def test_a_copy_of_a_prompt_example_is_an_echo() -> None:
     assert dict(run_filter([example.upper()]).removed) == {"prompt echo": 1}
 
 
+def test_a_query_about_a_prompt_example_episode_is_an_echo() -> None:
+    # the English page's first example is about the James Webb space telescope
+    report = run_filter(["james webb telescope golden mirror", "healthy holidays dietitian tips"])
+    assert report.kept == 1 and dict(report.removed) == {"prompt echo": 1}
+
+
 def test_duplicates_within_an_episode_are_removed_once_seen() -> None:
     report = run_filter(
         ["eating well at christmas", "Eating well, at Christmas?", "xmas diet tips"]

@@ -6,6 +6,7 @@ initialised T5 with a word-level tokenizer made in the test, saves it with
 """
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,11 @@ from podseek.catalog.store import CatalogStore
 from podseek.errors import PodseekError
 from podseek.queries.generators import (
     GemmaGenerator,
+    QueryGenerator,
     TitleGenerator,
     clean_query,
+    default_engine,
+    gemma_gguf,
     load_generator,
 )
 from podseek.queries.prompts import PAGES, page_for
@@ -119,10 +123,8 @@ def tiny_t5(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
 
-    words = (
-        "the a podcast episode about how to grow tomatoes history space money food music "
-        "news show talk interview week people life story learn why what when guide"
-    ).split()
+    words = ["the", "a", "podcast", "episode", "about", "how", "to", "grow", "tomatoes"]
+    words += ["history", "space", "money", "food", "music", "news", "show", "talk", "why"]
     vocab = {token: i for i, token in enumerate(["<pad>", "</s>", "<unk>", *words])}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -165,7 +167,7 @@ def test_seq2seq_gives_per_episode_queries_reproducibly(
 def test_seq2seq_bad_folders_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(PodseekError, match="no such model folder"):
         load_generator(f"seq2seq:{tmp_path / 'missing'}")
-    with pytest.raises(PodseekError, match="no config.json"):
+    with pytest.raises(PodseekError, match=r"no config\.json"):
         load_generator(f"seq2seq:{tmp_path}")
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(PodseekError, match="cannot load a seq2seq model"):
@@ -175,46 +177,74 @@ def test_seq2seq_bad_folders_are_one_line_errors(tmp_path: Path) -> None:
 
 
 def test_unknown_spec_is_a_one_line_error() -> None:
-    with pytest.raises(PodseekError, match="unknown query generator 'gpt-9'.*gemma-270m"):
+    with pytest.raises(PodseekError, match=r"unknown query generator 'gpt-9'.*gemma-270m"):
         load_generator("gpt-9")
 
 
 def test_unknown_engine_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(PodseekError, match="unknown engine 'vllm'"):
         GemmaGenerator(engine="vllm", models_dir=tmp_path)  # type: ignore[arg-type]
+    assert not (tmp_path / "gemma-270m").exists()  # refused before assembling anything
 
 
 # ------------------------------------------------------------------------------------ gemma
 
 
-def _check_gemma(generator: GemmaGenerator, episodes: list[Episode]) -> list[list[str]]:
+@pytest.fixture(scope="module")
+def gemma_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder with the Gemma GGUF assembled from the package's chunks, once."""
+    models = tmp_path_factory.mktemp("models")
+    path = gemma_gguf(models / "gemma-270m")
+    assert path.stat().st_size == 253_113_024
+    assert [p.name for p in path.parent.iterdir()] == ["gemma-3-270m-q4_k_m.gguf"]  # no leftovers
+    return models
+
+
+def test_gemma_gguf_is_assembled_once(gemma_models: Path) -> None:
+    path = gemma_models / "gemma-270m" / "gemma-3-270m-q4_k_m.gguf"
+    modified = path.stat().st_mtime_ns
+    assert gemma_gguf(path.parent) == path
+    assert path.stat().st_mtime_ns == modified
+
+
+def _check_gemma(generator: QueryGenerator, episodes: list[Episode]) -> list[list[str]]:
+    assert generator.name == "gemma-270m"
     queries = generator.generate(episodes, per_episode=2, seed=3)
     assert len(queries) == len(episodes)
     assert all(len(qs) == 2 for qs in queries)
     assert all(any(q.strip() for q in qs) for qs in queries)  # non-empty queries per episode
     assert all("\n" not in q for qs in queries for q in qs)
+    assert generator.generate(episodes, per_episode=2, seed=3) == queries  # seeded
     return queries
+
+
+@pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python not installed (podseek[llama])")
+def test_gemma_llama_cpp_writes_queries_for_real_episodes(
+    gemma_models: Path, real_episodes: list[Episode]
+) -> None:
+    assert default_engine() == "llama-cpp"
+    generator = load_generator("gemma-270m", models_dir=gemma_models)
+    assert isinstance(generator, GemmaGenerator) and generator.engine == "llama-cpp"
+    episodes = real_episodes[:2] + real_episodes[-1:]  # two English, one Spanish
+    queries = _check_gemma(generator, episodes)
+    # each sample's seed comes from the run's seed and its prompt, and each episode starts
+    # from the same cached page: neither the batch nor the order changes a query
+    assert generator.generate(episodes[::-1], per_episode=2, seed=3) == queries[::-1]
+    assert generator.generate(episodes[2:], per_episode=2, seed=3) == queries[2:]
 
 
 @pytest.mark.slow
 def test_gemma_transformers_writes_queries_for_real_episodes(
-    tmp_path_factory: pytest.TempPathFactory, real_episodes: list[Episode]
+    gemma_models: Path, real_episodes: list[Episode]
 ) -> None:
-    models = tmp_path_factory.mktemp("models")
-    generator = load_generator("gemma-270m", engine="transformers", models_dir=models)
-    episodes = real_episodes[:2] + real_episodes[-1:]
-    queries = _check_gemma(generator, episodes)
-    assert generator.generate(episodes, per_episode=2, seed=3) == queries  # seeded
+    generator = load_generator("gemma-270m", engine="transformers", models_dir=gemma_models)
+    assert isinstance(generator, GemmaGenerator) and generator.engine == "transformers"
+    _check_gemma(generator, real_episodes[:2] + real_episodes[-1:])
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python not installed (podseek[llama])")
-def test_gemma_llama_cpp_writes_queries_for_real_episodes(
-    tmp_path_factory: pytest.TempPathFactory, real_episodes: list[Episode]
+def test_missing_llama_cpp_is_a_one_line_error(
+    gemma_models: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    models = tmp_path_factory.mktemp("models")
-    generator = load_generator("gemma-270m", engine="llama-cpp", models_dir=models)
-    episodes = real_episodes[:2] + real_episodes[-1:]
-    queries = _check_gemma(generator, episodes)
-    # each sample's seed comes from the run's seed and its prompt: batches don't matter
-    assert generator.generate(episodes[::-1], per_episode=2, seed=3) == queries[::-1]
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+    with pytest.raises(PodseekError, match=r"pip install 'podseek\[llama\]'"):
+        load_generator("gemma-270m", engine="llama-cpp", models_dir=gemma_models)

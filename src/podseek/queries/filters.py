@@ -7,8 +7,10 @@ text), and queries so vague that their own episode is nowhere near the top of a 
 last is the round-trip (consistency) check of InPars and Promptagator: a query is kept only
 if the base encoder or BM25 finds its episode in the top ``k`` of the catalog.
 
-Each filter gives a reason; :class:`FilterReport` counts the queries each one removed, in the
-order they ran, so a summary can say what each filter costs.
+A prompt echo is also a query about one of the prompt's example episodes (a small model
+sometimes writes about the examples instead of the episode). Each filter gives a reason;
+:class:`FilterReport` counts the queries each one removed, in the order they ran, so a
+summary can say what each filter costs.
 """
 
 import re
@@ -18,7 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from podseek.catalog.episode import Episode
+from podseek.catalog.episode import Episode, episode_text
+from podseek.search.fusion import content_words
 
 # Lines that start like a prompt's scaffolding ("Episode:", "Search:") are the model
 # continuing the page, not a query; the prompts' own labels are added to these.
@@ -85,6 +88,7 @@ class QueryFilter:
     ) -> None:
         self.settings = settings
         self.examples = {normalize(example) for example in examples}
+        self.example_pages: list[set[str]] = []  # content words of each example episode
         words = sorted({*SCAFFOLDING, *(label.casefold() for label in labels)}, key=len)
         self.markers = re.compile(
             r"^\s*(?:" + "|".join(re.escape(w) for w in reversed(words)) + r")\s*:", re.IGNORECASE
@@ -99,7 +103,23 @@ class QueryFilter:
         labels = [
             label for page in PAGES.values() for label in (page.episode_label, page.query_label)
         ]
-        return cls(settings, examples, labels)
+        made = cls(settings, examples, labels)
+        made.example_pages = [
+            content_words(" ".join([text, *queries]))
+            for page in PAGES.values()
+            for text, queries in page.examples
+        ]
+        return made
+
+    def _copies_an_example(self, query: str, episode: Episode) -> bool:
+        """True when the query is about one of the prompt's example episodes rather than its
+        own: most of its words come from the example, few from the episode."""
+        words = content_words(query)
+        if len(words) < 2 or not self.example_pages:
+            return False
+        own = len(words & content_words(episode_text(episode))) / len(words)
+        borrowed = max(len(words & page) / len(words) for page in self.example_pages)
+        return borrowed >= 0.6 and own < 0.5
 
     def reason(self, query: str, episode: Episode, seen: set[str]) -> str | None:
         """Why ``query`` is dropped, or ``None`` to keep it (and remember it in ``seen``)."""
@@ -113,6 +133,8 @@ class QueryFilter:
         if len(words) > s.max_words or len(query.strip()) > s.max_chars:
             return "too long"
         if self.markers.match(query) or norm in self.examples:
+            return "prompt echo"
+        if self._copies_an_example(query, episode):
             return "prompt echo"
         if norm in seen:
             return "duplicate"

