@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -78,6 +78,19 @@ class Settings(BaseSettings):
         "scores): 'adaptive' (alpha x semantic + (1 - alpha) x keyword, alpha from 1 down to "
         "0.5 as the top keyword hits contain more of the query's words), 'convex' (alpha fixed "
         "at 0.8) or 'rrf' (reciprocal rank fusion, k = 60).",
+    )
+
+    api_key: SecretStr | None = Field(
+        None,
+        description="Key that `podseek serve`'s write routes (POST / DELETE /api/episodes) "
+        "require as 'Authorization: Bearer KEY'; unset, the write routes are off (403).",
+    )
+    max_query_chars: int = Field(
+        500, ge=1, description="Longest query the API accepts, in characters."
+    )
+    max_k: int = Field(100, ge=1, description="Most results one API search may ask for.")
+    request_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds a search request may take before the API gives up."
     )
 
     @field_validator("home", "data_dir")

@@ -122,6 +122,13 @@ class CatalogStore:
         """
         return CatalogWrite(self._conn, source)
 
+    def delete(self, episode_ids: list[str]) -> int:
+        """Remove records by id in one transaction; returns how many existed."""
+        with self.write("delete"):
+            before = self._conn.total_changes
+            self._conn.executemany("DELETE FROM episodes WHERE id = ?", [(i,) for i in episode_ids])
+            return self._conn.total_changes - before
+
     # Reading -------------------------------------------------------------------------------
 
     def count(self, source: str | None = None) -> int:

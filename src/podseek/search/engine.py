@@ -1,6 +1,7 @@
 """Semantic, keyword and hybrid search over an index, with filters: the one ``search`` that
 the CLI, the server and the evaluation all call."""
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -58,23 +59,32 @@ class SearchResults(BaseModel):
 
 class QueryVectorCache:
     """Vectors of recent queries (Spotify caches query vectors too): a repeated query skips
-    the encoder, which is most of a search's time."""
+    the encoder, which is most of a search's time. Safe to share between a server's threads:
+    the cache is locked, the encoder runs outside the lock."""
 
     def __init__(self, encoder: Encoder, size: int = 2048) -> None:
         self.encoder = encoder
         self.size = size
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0  # queries answered from the cache / encoded
 
     def encode(self, queries: Sequence[str]) -> np.ndarray:
-        missing = [q for q in dict.fromkeys(queries) if q not in self._vectors]
+        with self._lock:
+            found = {q: self._vectors[q] for q in dict.fromkeys(queries) if q in self._vectors}
+        missing = [q for q in dict.fromkeys(queries) if q not in found]
         if missing:
-            for query, vector in zip(missing, self.encoder.encode_queries(missing), strict=True):
-                self._vectors[query] = vector
-        for query in queries:
-            self._vectors.move_to_end(query)
-        while len(self._vectors) > self.size:
-            self._vectors.popitem(last=False)
-        return np.stack([self._vectors[q] for q in queries])
+            fresh = self.encoder.encode_queries(missing)
+            found.update(zip(missing, fresh, strict=True))
+        with self._lock:
+            self.misses += len(missing)
+            self.hits += len(queries) - len(missing)
+            for query in queries:
+                self._vectors[query] = found[query]
+                self._vectors.move_to_end(query)
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
+        return np.stack([found[q] for q in queries])
 
 
 class Searcher:

@@ -1,0 +1,39 @@
+"""``podseek serve``: the HTTP API and the search page."""
+
+import os
+from typing import Annotated
+
+import typer
+
+from podseek.cli.common import app, user_errors
+from podseek.config import get_settings
+from podseek.errors import PodseekError
+
+
+@app.command("serve")
+@user_errors
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes (each loads the index).")
+    ] = 1,
+) -> None:
+    """Serve search over HTTP: the API (docs at /docs) and the search page at /."""
+    import uvicorn
+
+    settings = get_settings()
+    if not (settings.index_dir / "manifest.json").is_file():
+        raise PodseekError(f"no index at {settings.index_dir}; run `podseek index` first")
+    # workers are new processes: they read the workspace from the environment
+    os.environ["PODSEEK_HOME"] = str(settings.home)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(f"podseek: searching {settings.home} at http://{shown}:{port}/ (Ctrl-C stops)")
+    uvicorn.run(
+        "podseek.serve.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )

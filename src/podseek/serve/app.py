@@ -1,0 +1,265 @@
+"""The HTTP API and the search page: ``create_app()`` builds one worker's FastAPI app.
+
+Routes (OpenAPI at ``/docs``):
+
+- ``GET /api/search`` q, k, mode, lang, show, category, after, before, min_duration,
+  max_duration: every parameter validated; a bad one is a 422 whose ``detail`` is one sentence
+  a person can read.
+- ``GET /api/episodes/{id}``; ``POST /api/episodes`` (one episode or a list: upserted into the
+  catalog, encoded and indexed before the answer) and ``DELETE /api/episodes/{id}``: the write
+  routes need ``Authorization: Bearer <PODSEEK_API_KEY>`` (compared in constant time) and are
+  off (403) when no key is set.
+- ``GET /api/facets`` (languages for the page's filter), ``GET /healthz`` (the process is up),
+  ``GET /readyz`` (the index is loaded), ``GET /metrics`` (Prometheus text).
+- ``GET /`` the search page (``static/index.html``: no build step, nothing from outside).
+
+Every error answer is JSON ``{"detail": "..."}``; a user's mistake is never a 500.
+"""
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
+
+from podseek.catalog.cleaning import parse_datetime
+from podseek.catalog.episode import Episode
+from podseek.config import Settings, get_settings
+from podseek.errors import PodseekError
+from podseek.index.base import SearchFilters
+from podseek.search.engine import SearchMode, SearchResults
+from podseek.serve.metrics import Metrics
+from podseek.serve.service import API_SOURCE, SearchService
+
+log = logging.getLogger("podseek.serve")
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_UPSERT = 1000  # episodes in one POST
+
+
+def _readable(errors: list[dict[str, Any]]) -> str:
+    """FastAPI's validation errors as one sentence: "k: Input should be less than or equal
+    to 100; mode: Input should be 'semantic', 'keyword' or 'hybrid'"."""
+    parts = []
+    for error in errors:
+        location = [str(p) for p in error.get("loc", ()) if p not in ("query", "body", "path")]
+        where = ".".join(location) or "request"
+        parts.append(f"{where}: {error.get('msg', 'is not valid')}")
+    return "; ".join(parts)
+
+
+def _date(value: str | None, name: str) -> Any:
+    if value is None or value == "":
+        return None
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise HTTPException(422, f"{name}: {value[:40]!r} is not a date (use YYYY-MM-DD)")
+    return parsed
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """One worker's app: loads the index at start-up and serves until stopped."""
+    settings = settings or get_settings()
+    service = SearchService(settings)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await run_in_threadpool(service.load)
+        except PodseekError as error:  # /readyz says so; searches answer 503
+            log.error("index not loaded: %s", error)
+        yield
+
+    app = FastAPI(
+        title="podseek",
+        description="Natural-language search for podcast episodes.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.metrics = metrics
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next: Any) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            metrics.requests.labels(template, request.method, str(status)).inc()
+            metrics.latency.labels(template, request.method).observe(time.perf_counter() - started)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _readable(list(error.errors()))}, status_code=422)
+
+    @app.exception_handler(PodseekError)
+    async def podseek_error(request: Request, error: PodseekError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=400)
+
+    def searcher_or_503() -> Any:
+        try:
+            return service.searcher()
+        except PodseekError as error:
+            raise HTTPException(503, f"not ready: {error}") from error
+
+    @app.get("/api/search", response_model=SearchResults, tags=["search"])
+    async def search(
+        q: Annotated[
+            str,
+            Query(
+                min_length=1,
+                max_length=settings.max_query_chars,
+                description="What to look for, in the listener's words and language.",
+            ),
+        ],
+        k: Annotated[int, Query(ge=1, le=settings.max_k, description="Results wanted.")] = 10,
+        mode: SearchMode = SearchMode.HYBRID,
+        lang: Annotated[
+            str | None, Query(pattern=r"^[A-Za-z]{2,3}$", description="ISO 639-1 code.")
+        ] = None,
+        show: Annotated[str | None, Query(max_length=500, description="A show id.")] = None,
+        category: Annotated[str | None, Query(max_length=200)] = None,
+        after: Annotated[str | None, Query(max_length=40, description="YYYY-MM-DD")] = None,
+        before: Annotated[str | None, Query(max_length=40, description="YYYY-MM-DD")] = None,
+        min_duration: Annotated[int | None, Query(ge=0, le=10**7, description="Seconds.")] = None,
+        max_duration: Annotated[int | None, Query(ge=0, le=10**7, description="Seconds.")] = None,
+    ) -> SearchResults:
+        """Find episodes by what they are about."""
+        query = q.strip()
+        if not query:
+            raise HTTPException(422, "q: must contain something other than spaces")
+        filters = SearchFilters(
+            language=lang.lower() if lang else None,
+            show_id=show or None,
+            category=category or None,
+            after=_date(after, "after"),
+            before=_date(before, "before"),
+            min_duration=min_duration,
+            max_duration=max_duration,
+        )
+        if min_duration is not None and max_duration is not None and min_duration > max_duration:
+            raise HTTPException(422, "min_duration: must not be more than max_duration")
+        searcher = searcher_or_503()
+        try:
+            results = await asyncio.wait_for(
+                run_in_threadpool(searcher.search, query, k, mode, filters),
+                settings.request_timeout_s,
+            )
+        except TimeoutError as error:
+            raise HTTPException(
+                504, f"the search took longer than {settings.request_timeout_s:g} s"
+            ) from error
+        queries = searcher.queries
+        metrics.cache_hits.set(queries.hits)
+        metrics.cache_misses.set(queries.misses)
+        return results
+
+    @app.get("/api/episodes/{episode_id:path}", tags=["episodes"])
+    def get_episode(episode_id: str) -> dict[str, Any]:
+        """One episode of the catalog."""
+        episode = service.episode(episode_id)
+        if episode is None:
+            raise HTTPException(404, f"no episode with id {episode_id[:200]!r}")
+        return episode.model_dump(mode="json")
+
+    def require_key(
+        authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
+    ) -> None:
+        key = settings.api_key.get_secret_value() if settings.api_key else ""
+        if not key:
+            raise HTTPException(403, "write routes are off: set PODSEEK_API_KEY to enable them")
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), key.encode()
+        ):
+            raise HTTPException(
+                401,
+                "a valid 'Authorization: Bearer <key>' header is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    @app.post("/api/episodes", tags=["episodes"], dependencies=[Depends(require_key)])
+    def upsert_episodes(body: list[dict[str, Any]] | dict[str, Any]) -> dict[str, Any]:
+        """Add or update episodes (one object or a list); they are searchable on return."""
+        records = body if isinstance(body, list) else [body]
+        if not records:
+            raise HTTPException(422, "body: give at least one episode")
+        if len(records) > MAX_UPSERT:
+            raise HTTPException(422, f"body: at most {MAX_UPSERT} episodes per request")
+        episodes = []
+        for number, record in enumerate(records):
+            try:
+                episodes.append(Episode.model_validate({"source": API_SOURCE, **record}))
+            except ValidationError as error:
+                where = f"episode {number}" if isinstance(body, list) else "episode"
+                raise HTTPException(422, f"{where}: {_readable(list(error.errors()))}") from error
+        searcher_or_503()
+        counts = service.upsert(episodes)
+        return {**counts, "ids": [e.id for e in episodes]}
+
+    @app.delete(
+        "/api/episodes/{episode_id:path}",
+        tags=["episodes"],
+        status_code=204,
+        dependencies=[Depends(require_key)],
+    )
+    def delete_episode(episode_id: str) -> Response:
+        """Remove an episode from the catalog and the index."""
+        searcher_or_503()
+        if not service.delete(episode_id):
+            raise HTTPException(404, f"no episode with id {episode_id[:200]!r}")
+        return Response(status_code=204)
+
+    @app.get("/api/facets", tags=["search"])
+    def facets() -> dict[str, Any]:
+        """The catalog's languages (for the page's filter), most episodes first."""
+        languages = service.languages()
+        return {
+            "languages": [
+                {"code": code, "episodes": n} for code, n in languages.items() if code != "unknown"
+            ]
+        }
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    def readyz() -> JSONResponse:
+        if not service.ready:
+            return JSONResponse({"status": "index not loaded"}, status_code=503)
+        manifest = service.searcher().index.manifest
+        return JSONResponse(
+            {"status": "ready", "model": manifest.model.name, "episodes": manifest.rows}
+        )
+
+    @app.get("/metrics", tags=["operations"])
+    def prometheus() -> PlainTextResponse:
+        if service.ready:
+            metrics.index_episodes.set(service.searcher().index.manifest.rows)
+        metrics.index_reloads.set(service.reloads)
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    if (STATIC / "index.html").is_file():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+        @app.get("/", include_in_schema=False)
+        def page() -> FileResponse:
+            return FileResponse(STATIC / "index.html")
+
+    return app

@@ -1,0 +1,252 @@
+"""The HTTP API against a real small index (LanceDB on disk, MiniLM with its int8 query engine)."""
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from podseek.catalog.store import CatalogStore
+from podseek.config import Settings
+from podseek.index.episode_index import build_index
+from podseek.models.registry import load_encoder
+from podseek.serve.app import create_app
+from tests.search_catalog import fill_catalog
+
+KEY = "s3cret-key"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("serve")
+    with CatalogStore(home / "catalog.sqlite") as catalog:
+        fill_catalog(catalog)
+        build_index(catalog, load_encoder("minilm", home), home / "index", 2000, progress=False)
+    return home
+
+
+def settings_for(home: Path, **overrides) -> Settings:
+    values = {"home": home, "model": "minilm", "api_key": KEY, **overrides}
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture(scope="module")
+def client(home: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(settings_for(home))) as client:
+        yield client
+
+
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def test_search_returns_results_with_every_field(client: TestClient) -> None:
+    response = client.get("/api/search", params={"q": "meteor shower tonight", "k": 3})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["count"] == 3 and body["mode"] == "hybrid"
+    top = body["data"][0]
+    assert top["id"] == "rss:show:ns-001"
+    for field in (
+        "score",
+        "show_title",
+        "episode_title",
+        "snippet",
+        "published_at",
+        "duration_s",
+        "language",
+        "audio_url",
+    ):
+        assert field in top
+    assert top["audio_url"].startswith("https://")
+
+
+def test_filters_narrow_the_results(client: TestClient) -> None:
+    german = client.get("/api/search", params={"q": "history", "lang": "de"}).json()
+    assert german["count"] >= 1 and {r["language"] for r in german["data"]} == {"de"}
+    long_ones = client.get(
+        "/api/search", params={"q": "food", "min_duration": 1800, "mode": "semantic"}
+    ).json()
+    assert all(r["duration_s"] >= 1800 for r in long_ones["data"])
+    dated = client.get(
+        "/api/search", params={"q": "stars", "after": "2017-12-01", "before": "2018-01-01"}
+    ).json()
+    assert all("2017-12" in r["published_at"] for r in dated["data"])
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({}, "q: Field required"),
+        ({"q": ""}, "q: String should have at least 1 character"),
+        ({"q": "   "}, "q: must contain something other than spaces"),
+        ({"q": "x" * 501}, "q: String should have at most 500 characters"),
+        ({"q": "a", "k": 0}, "k: Input should be greater than or equal to 1"),
+        ({"q": "a", "k": 101}, "k: Input should be less than or equal to 100"),
+        ({"q": "a", "k": "ten"}, "k: Input should be a valid integer"),
+        ({"q": "a", "mode": "fuzzy"}, "mode: Input should be"),
+        ({"q": "a", "lang": "english"}, "lang: String should match pattern"),
+        ({"q": "a", "after": "last week"}, "after: 'last week' is not a date"),
+        ({"q": "a", "min_duration": -1}, "min_duration: Input should be greater than or equal"),
+        ({"q": "a", "min_duration": 60, "max_duration": 30}, "must not be more than"),
+    ],
+)
+def test_every_bad_parameter_is_a_readable_422(client: TestClient, params, message) -> None:
+    response = client.get("/api/search", params=params)
+    assert response.status_code == 422
+    assert message in response.json()["detail"]
+
+
+def test_episode_by_id(client: TestClient) -> None:
+    episode = client.get("/api/episodes/rss:show:https://nightsky.example/002.mp3").json()
+    assert episode["episode_title"] == "Saturn's rings"
+    missing = client.get("/api/episodes/nope:1")
+    assert missing.status_code == 404 and "nope:1" in missing.json()["detail"]
+
+
+def test_write_routes_need_the_key(client: TestClient) -> None:
+    new = {"id": "api:1", "episode_title": "Whales singing", "show_title": "Sea"}
+    assert client.post("/api/episodes", json=new).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert client.post("/api/episodes", json=new, headers=wrong).status_code == 401
+    basic = {"Authorization": f"Basic {KEY}"}
+    assert client.delete("/api/episodes/x:1", headers=basic).status_code == 401
+
+
+def test_write_routes_are_off_without_a_key(home: Path) -> None:
+    with TestClient(create_app(settings_for(home, api_key=None))) as client:
+        response = client.post("/api/episodes", json={"id": "a:1"}, headers=AUTH)
+        assert response.status_code == 403 and "PODSEEK_API_KEY" in response.json()["detail"]
+
+
+def test_upsert_then_find_then_delete_then_gone(client: TestClient) -> None:
+    new = [
+        {
+            "id": "api:whales",
+            "show_title": "Deep Blue",
+            "episode_title": "Humpback whale songs",
+            "episode_description": "Why humpback whales sing, and how far their songs carry.",
+            "language": "en",
+            "audio_url": "https://blue.example/whales.mp3",
+        }
+    ]
+    response = client.post("/api/episodes", json=new, headers=AUTH)
+    assert response.status_code == 200, response.text
+    assert response.json()["added"] == 1
+    found = client.get("/api/search", params={"q": "whale songs", "k": 1}).json()
+    assert found["data"][0]["id"] == "api:whales"
+    again = client.post("/api/episodes", json=new[0], headers=AUTH).json()
+    assert again["unchanged"] == 1
+    assert client.delete("/api/episodes/api:whales", headers=AUTH).status_code == 204
+    gone = client.get("/api/search", params={"q": "whale songs", "k": 5}).json()
+    assert "api:whales" not in [r["id"] for r in gone["data"]]
+    assert client.get("/api/episodes/api:whales").status_code == 404
+    assert client.delete("/api/episodes/api:whales", headers=AUTH).status_code == 404
+
+
+def test_bad_episode_bodies_are_422(client: TestClient) -> None:
+    assert client.post("/api/episodes", json=[], headers=AUTH).status_code == 422
+    bad = client.post("/api/episodes", json=[{"episode_title": "no id"}], headers=AUTH)
+    assert bad.status_code == 422 and "episode 0: id: Field required" in bad.json()["detail"]
+    typed = client.post("/api/episodes", json={"id": "a:1", "duration_s": "long"}, headers=AUTH)
+    assert typed.status_code == 422 and "duration_s" in typed.json()["detail"]
+    text = client.post("/api/episodes", content=b"\xff\xfe", headers=AUTH)
+    assert text.status_code == 422
+
+
+def test_operations_routes(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["model"] == "minilm"
+    client.get("/api/search", params={"q": "bread"})
+    client.get("/api/search", params={"q": "bread"})
+    metrics = client.get("/metrics").text
+    assert 'podseek_http_requests_total{method="GET",route="/api/search",status="200"}' in metrics
+    assert "podseek_http_request_duration_seconds_bucket" in metrics
+    assert "podseek_index_episodes" in metrics
+    hits = [line for line in metrics.splitlines() if line.startswith("podseek_query_cache_hits")]
+    assert float(hits[0].split()[-1]) >= 1
+    assert client.get("/docs").status_code == 200
+    assert "/api/search" in client.get("/openapi.json").json()["paths"]
+
+
+def test_not_ready_without_an_index(tmp_path: Path) -> None:
+    with TestClient(create_app(settings_for(tmp_path))) as client:
+        assert client.get("/readyz").status_code == 503
+        response = client.get("/api/search", params={"q": "x"})
+        assert response.status_code == 503 and "podseek index" in response.json()["detail"]
+
+
+def test_a_new_index_version_is_picked_up_without_failing_requests(home: Path) -> None:
+    app = create_app(settings_for(home))
+    with TestClient(app) as client:
+        service = app.state.service
+        service.check_every_s = 0.0
+        before = service.reloads
+        # `podseek index` writes a new manifest (here: the same rows, a new updated_at)
+        manifest = home / "index" / "manifest.json"
+        data = json.loads(manifest.read_text())
+        time.sleep(0.01)
+        manifest.write_text(json.dumps({**data, "updated_at": "2030-01-01T00:00:00+00:00"}))
+        os.utime(manifest)
+        statuses = set()
+        deadline = time.time() + 30
+        while service.reloads == before and time.time() < deadline:
+            statuses.add(client.get("/api/search", params={"q": "bread"}).status_code)
+        assert service.reloads == before + 1
+        statuses.add(client.get("/api/search", params={"q": "bread"}).status_code)
+        assert statuses == {200}
+
+
+SWEEP = [
+    "' OR 1=1 --",
+    "id = 'x' OR 1=1",
+    "language = 'de' --",
+    "title:foo",
+    '"unbalanced',
+    "a AND (b OR",
+    "AND",
+    "OR OR OR",
+    '+-&&||!(){}[]^"~*?:\\/',
+    "<script>alert(1)</script>",
+    "\x00",
+    "\u202e evil",
+    "😀",
+    "%",
+    "\\",
+    "\n\n",
+]
+
+
+@pytest.mark.parametrize("query", SWEEP)
+def test_bad_input_sweep_never_breaks_the_server(client: TestClient, query: str) -> None:
+    """Injection-looking text in every free-text parameter, in every mode: an answer or a
+    readable 422, never a 500 (the filters are escaped; BM25 reads the query as words)."""
+    for mode in ("hybrid", "keyword", "semantic"):
+        params = {"q": query, "mode": mode, "show": query, "category": query}
+        response = client.get("/api/search", params=params)
+        assert response.status_code in (200, 422), (mode, response.text)
+        assert "detail" in response.json() or response.json()["count"] >= 0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "/api/search?q=%ff%fe",  # not UTF-8
+        "/api/search?q=caf%e9",
+        "/api/search?q=a&k=1e9",
+        "/api/search?q=a&lang=%00",
+        "/api/search?q=" + "x" * 60_000,  # long URLs: 1 MB ones stop at the HTTP layer
+        "/api/search?q=a&min_duration=99999999999999999999",
+    ],
+)
+def test_raw_bad_requests_are_answered(client: TestClient, raw: str) -> None:
+    response = client.get(raw)
+    assert response.status_code in (200, 422), response.text
+
+
+def test_a_huge_body_is_refused_cleanly(client: TestClient) -> None:
+    huge = b'{"id": "a:1", "episode_title": "' + b"x" * 1_000_000 + b'"'  # 1 MB, unterminated
+    assert client.post("/api/episodes", content=huge, headers=AUTH).status_code == 422
