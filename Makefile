@@ -4,7 +4,7 @@ VENV ?= .venv
 DATA ?= ../shared/data
 BIN = $(VENV)/bin
 
-.PHONY: demo test test-slow bench-ingest bench-encode bench-latency bench-query-engines bench-quality \
+.PHONY: demo test test-slow chromium bench-ingest bench-encode bench-latency bench-query-engines bench-quality \
 	bench-generate clean
 
 $(BIN)/.installed: pyproject.toml
@@ -19,7 +19,13 @@ demo: $(BIN)/.installed
 	$(BIN)/podseek search --k 3 "we eat better during xmas holidays" \
 		"paying off the house before I retire" "an Weihnachten gesund essen"
 
-test: $(BIN)/.installed
+# The browser tests drive Debian's Chromium (a Playwright browser download fails offline);
+# without it, or without root to install it, they skip and say why.
+chromium:
+	-@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+test: $(BIN)/.installed chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	PODSEEK_DATA_DIR=$(abspath $(DATA)) $(BIN)/pytest
