@@ -5,7 +5,7 @@ DATA ?= ../shared/data
 BIN = $(VENV)/bin
 
 .PHONY: demo test test-slow chromium bench-ingest bench-encode bench-latency bench-query-engines bench-quality \
-	bench-generate clean
+	bench-generate bench-serve clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ bench-query-engines: $(BIN)/.installed
 
 bench-quality: $(BIN)/.installed
 	$(BIN)/python benchmarks/zero_shot_quality.py --data $(DATA)
+
+bench-serve: $(BIN)/.installed
+	$(BIN)/python benchmarks/serve_load.py --home $(or $(PODSEEK_HOME),podseek-data) --data $(DATA)
 
 bench-generate: $(BIN)/.installed
 	$(BIN)/python benchmarks/generation_throughput.py --data $(DATA) $(if $(N),--n $(N))
