@@ -5,8 +5,9 @@ Each generator writes ``--per-episode`` queries (default 3, as the walkthrough) 
 of ``--batch`` episodes as ``podseek queries generate`` hands them over. Gemma runs on each
 installed engine (llama-cpp needs ``pip install 'podseek[llama]'``) and at each
 ``--max-chars`` cap on the episode text in its prompt. The last column projects the time for
-all 5,633 episodes (load included). ``--seq2seq FOLDER`` adds a local doc2query folder;
-``--seq2seq tiny`` a tiny random T5 built here (its speed says nothing about a real T5).
+all 5,633 episodes (load included). ``--seq2seq FOLDER`` adds a local doc2query folder
+(none ships on PyPI; the tests run that path with a tiny random T5, whose speed would say
+nothing about a real one).
 
     python benchmarks/generation_throughput.py --data ../shared/data --n 64
 """
@@ -36,33 +37,6 @@ from podseek.queries.generators import (
 )
 
 CATALOG_EPISODES = 5633
-
-
-def tiny_t5(folder: Path) -> Path:
-    """A randomly initialised one-layer T5 (d_model 16) with a word-level tokenizer."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
-
-    words = ["the", "a", "podcast", "episode", "about", "how", "to", "history", "news", "why"]
-    vocab = {token: i for i, token in enumerate(["<pad>", "</s>", "<unk>", *words])}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
-    )
-    config = T5Config(
-        vocab_size=len(vocab),
-        d_model=16,
-        d_kv=8,
-        d_ff=32,
-        num_layers=1,
-        num_decoder_layers=1,
-        num_heads=2,
-        decoder_start_token_id=0,
-    )
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def timed_run(
@@ -111,7 +85,7 @@ def main() -> None:
         help="comma-separated caps on the episode text in Gemma's prompt",
     )
     parser.add_argument("--engines", default=",".join(ENGINES))
-    parser.add_argument("--seq2seq", default="", help="a seq2seq folder, or 'tiny'")
+    parser.add_argument("--seq2seq", default="", help="a local seq2seq folder")
     parser.add_argument("--show", type=int, default=3, help="episodes whose queries to print")
     args = parser.parse_args()
 
@@ -161,15 +135,11 @@ def main() -> None:
         del gemma
 
     if args.seq2seq:
-        with tempfile.TemporaryDirectory() as tmp:
-            tiny = args.seq2seq == "tiny"
-            folder = tiny_t5(Path(tmp)) if tiny else Path(args.seq2seq)
-            started = time.perf_counter()
-            seq2seq = load_generator(f"seq2seq:{folder}")
-            load = time.perf_counter() - started
-            seconds, queries = timed_run(seq2seq, episodes, args.per_episode, args.batch)
-            label = "seq2seq (tiny random T5, 1 layer, d 16)" if tiny else seq2seq.name
-            report(label, load, seconds, episodes, queries)
+        started = time.perf_counter()
+        seq2seq = load_generator(f"seq2seq:{args.seq2seq}")
+        load = time.perf_counter() - started
+        seconds, queries = timed_run(seq2seq, episodes, args.per_episode, args.batch)
+        report(seq2seq.name, load, seconds, episodes, queries)
 
     for index, episode in enumerate(episodes[: args.show]):
         print(f"\n{episode.episode_title!r} ({episode.language or '?'})")
