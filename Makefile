@@ -18,6 +18,7 @@ demo: $(BIN)/.installed
 	$(BIN)/podseek index
 	$(BIN)/podseek search --k 3 "we eat better during xmas holidays" \
 		"paying off the house before I retire" "an Weihnachten gesund essen"
+	$(BIN)/podseek serve
 
 # The browser tests drive Debian's Chromium (a Playwright browser download fails offline);
 # without it, or without root to install it, they skip and say why.
