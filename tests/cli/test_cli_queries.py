@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from podseek.cli import app
@@ -76,3 +77,29 @@ def test_user_mistakes_are_one_line(workspace: Settings, tmp_path: Path) -> None
         message="--restart",
     )
     fails("pairs", "split", "--eval", "0.6", "--test", "0.6", message="leave some episodes")
+
+
+def test_ctrl_c_during_generation_keeps_batches_and_says_how_to_continue(
+    workspace: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from podseek.queries import generators
+
+    assert run("ingest", "listennotes", str(FIXTURES / "listennotes")).exit_code == 0
+    calls = {"n": 0}
+    real = generators.TitleGenerator.generate
+
+    def interrupted_on_second_batch(self, episodes, per_episode, seed):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(self, episodes, per_episode, seed)
+
+    monkeypatch.setattr(generators.TitleGenerator, "generate", interrupted_on_second_batch)
+    args = ("queries", "generate", "--generator", "title", "--round-trip-k", "0", "--batch", "1")
+    result = run(*args)
+    assert result.exit_code == 130
+    assert "interrupted after 1 of 4 episodes" in result.stderr
+    assert "run the same command again" in result.stderr
+    monkeypatch.undo()
+    again = run(*args)
+    assert again.exit_code == 0 and "1 already done" in again.output

@@ -101,6 +101,14 @@ def generate_command(
         run = generate_queries(
             catalog, store, chosen, per_episode, seed, limit, batch_size, restart
         )
+        if run.interrupted:  # stop now: filtering can wait for the finished run
+            done = run.already_done + run.generated
+            typer.echo(
+                f"interrupted after {done:,} of {run.eligible:,} episodes; finished batches are "
+                "saved: run the same command again to continue",
+                err=True,
+            )
+            raise typer.Exit(130)
         filter_settings = FilterSettings(
             round_trip_k=round_trip_k, title_filter=chosen.name != "title"
         )
@@ -120,11 +128,6 @@ def generate_command(
             typer.echo("skipped: " + ", ".join(f"{n:,} {why}" for why, n in run.skipped.items()))
         _echo_filters(report.to_dict())
         typer.echo(f"{pairs:,} synthetic pairs kept in {settings.queries_path}")
-    if run.interrupted:
-        typer.echo(
-            "interrupted: finished batches are saved; rerun the command to continue", err=True
-        )
-        raise typer.Exit(130)
 
 
 def _echo_filters(report: dict[str, Any]) -> None:
