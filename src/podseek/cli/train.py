@@ -1,0 +1,61 @@
+"""``podseek train``: fine-tune an encoder on the catalog's query-episode pairs."""
+
+from typing import Annotated
+
+import typer
+
+from podseek.cli.common import JsonOption, _print_json, app, user_errors
+from podseek.config import get_settings
+
+
+@app.command("train")
+@user_errors
+def train_command(
+    base: Annotated[
+        str, typer.Option(help="use-multilingual, minilm, e5-small, a trained model or a folder.")
+    ] = "e5-small",
+    name: Annotated[
+        str | None, typer.Option(help="Name of the trained model (default: <base>-tuned).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch", min=2, help="Pairs per batch.")] = 64,
+    epochs: Annotated[float, typer.Option(min=0.01, help="Passes over the pairs.")] = 1.0,
+    warmup: Annotated[float, typer.Option(min=0.0, max=0.9, help="Warm-up share.")] = 0.1,
+    lr: Annotated[float, typer.Option(min=1e-8, max=1.0, help="Learning rate.")] = 2e-5,
+    hard_negatives: Annotated[
+        int, typer.Option(min=0, max=10, help="Mined hard negatives per pair (0: none).")
+    ] = 0,
+    max_pairs: Annotated[
+        int | None, typer.Option(min=2, help="Train on at most this many pairs.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the order and the initialisation.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Fine-tune an encoder on the train split; a rerun after an interruption resumes."""
+    from podseek.training.train import TrainSettings, train_model
+
+    settings = get_settings()
+    chosen = name or f"{base.rstrip('/').split('/')[-1]}-tuned"
+    report = train_model(
+        base,
+        settings.pairs_dir,
+        settings.home,
+        chosen,
+        TrainSettings(
+            batch_size=batch_size,
+            epochs=epochs,
+            warmup=warmup,
+            learning_rate=lr,
+            hard_negatives=hard_negatives,
+            seed=seed,
+            max_pairs=max_pairs,
+        ),
+    )
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    resumed = f", resumed from {report.resumed_from}" if report.resumed_from else ""
+    typer.echo(
+        f"trained {report.name} from {report.base}: {report.pairs:,} pairs, {report.steps:,} "
+        f"steps in {report.seconds:,.0f} s ({report.pairs_per_second:,.1f} pairs/s{resumed})"
+    )
+    typer.echo(f"saved to {report.folder}; use it with `podseek index --model {report.name}`")

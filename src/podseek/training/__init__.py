@@ -1,0 +1,1 @@
+"""Fine-tuning: adapt an encoder to the catalog with its query-episode pairs."""

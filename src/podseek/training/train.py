@@ -1,0 +1,264 @@
+"""Fine-tune an encoder on the catalog's query-episode pairs (``podseek train``).
+
+The recipe is the reference walkthrough's and Spotify's: sentence-transformers' trainer,
+``MultipleNegativesRankingLoss`` (in-batch negatives: every other episode of the batch is a
+negative for a query), the no-duplicates batch sampler (an episode twice in a batch would be
+its own negative), batch 64, 1 epoch, 10% linear warm-up, learning rate 2e-5. Training pairs
+are the train split's (``pairs/qrels/train.tsv``: synthetic queries and search-log pairs);
+the eval and test episodes are never seen.
+
+Optional hard negatives (``--hard-negatives N``) are mined with the base encoder from the
+whole catalog by sentence-transformers' ``mine_hard_negatives``: for each query the top
+episodes that are not its own, skipping the first few ranks and any episode scoring within
+5% of the positive (likely another answer, a near-duplicate), and added as
+(query, positive, negative) triplets.
+
+Checkpoints go to ``<workspace>/models/.checkpoints/<name>``; a rerun of the same command
+resumes from the last one. The finished model is written to ``<workspace>/models/<name>``
+(a standard sentence-transformers folder: ``index --model NAME``, ``search`` and ``serve`` use
+it) with ``podseek-training.json`` that says which data, model, settings and seed made it.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from podseek.errors import PodseekError
+from podseek.evaluation.beir import load_qrels, load_queries
+from podseek.models.registry import BUILTINS, models_dir
+
+RECORD = "podseek-training.json"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The reference's defaults."""
+
+    batch_size: int = 64
+    epochs: float = 1.0
+    warmup: float = 0.1
+    learning_rate: float = 2e-5
+    hard_negatives: int = 0
+    seed: int = 0
+    save_steps: int = 200
+    max_pairs: int | None = None  # cap on training pairs (a quick run)
+
+
+@dataclass
+class TrainReport:
+    name: str
+    base: str
+    folder: str
+    pairs: int
+    steps: int
+    seconds: float
+    resumed_from: str | None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pairs_per_second(self) -> float:
+        return self.pairs * self.settings.get("epochs", 1) / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "pairs_per_second": round(self.pairs_per_second, 2)}
+
+
+def training_pairs(pairs_dir: Path, max_pairs: int | None, seed: int) -> list[tuple[str, str]]:
+    """``(query text, episode text)`` of the train split, in a seeded order."""
+    import random
+
+    pairs_dir = Path(pairs_dir)
+    if not (pairs_dir / "qrels" / "train.tsv").is_file():
+        raise PodseekError(
+            f"no training split at {pairs_dir}; run `podseek queries generate` and "
+            "`podseek pairs split` first"
+        )
+    queries, _ = load_queries(pairs_dir / "queries.jsonl")
+    qrels = load_qrels(pairs_dir / "qrels" / "train.tsv")
+    corpus: dict[str, str] = {}
+    with (pairs_dir / "corpus.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            row = json.loads(line)
+            corpus[row["_id"]] = row["text"]
+    pairs = [
+        (queries[qid], corpus[doc])
+        for qid, judged in sorted(qrels.items())
+        for doc, grade in judged.items()
+        if grade > 0 and qid in queries and doc in corpus
+    ]
+    random.Random(seed).shuffle(pairs)
+    if max_pairs is not None:
+        pairs = pairs[:max_pairs]
+    if len(pairs) < 2:
+        raise PodseekError(f"{pairs_dir}: fewer than 2 training pairs; generate more queries")
+    return pairs
+
+
+def base_model(base: str, home: Path) -> tuple[Any, str]:
+    """The trainable ``SentenceTransformer`` a base name stands for, and where it came from."""
+    from sentence_transformers import SentenceTransformer
+
+    if base == "use-multilingual":
+        from podseek.models.use_multilingual import build_use_multilingual
+
+        return build_use_multilingual(models_dir(home)), "use-multilingual (torch port)"
+    if base == "e5-small":
+        from podseek.models.e5_small import expand_e5_small
+
+        folder = expand_e5_small(models_dir(home) / "e5-small")
+    elif base == "minilm":
+        from podseek.models.minilm import minilm_folder
+
+        folder = minilm_folder()
+    else:
+        trained = models_dir(home) / base
+        folder = trained if "/" not in base and trained.is_dir() else Path(base).expanduser()
+        if not (folder / "modules.json").is_file():
+            raise PodseekError(
+                f"unknown base model {base!r}: use one of {', '.join(BUILTINS)}, a model "
+                f"trained into {models_dir(home)}, or a sentence-transformers folder"
+            )
+        if "UseMultilingual" in (folder / "modules.json").read_text(encoding="utf-8"):
+            from podseek.models.use_multilingual import load_use_multilingual
+
+            return load_use_multilingual(folder), str(folder)
+    model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    return model, str(folder)
+
+
+def train_model(
+    base: str,
+    pairs_dir: Path,
+    home: Path,
+    name: str,
+    settings: TrainSettings,
+    progress: bool = True,
+    callbacks: list[Any] | None = None,
+) -> TrainReport:
+    """Fine-tune ``base`` on the train split in ``pairs_dir`` into ``<home>/models/<name>``.
+
+    ``callbacks`` are transformers ``TrainerCallback`` objects (progress, tests)."""
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    if not name or "/" in name or name.startswith(".") or name in BUILTINS:
+        raise PodseekError(f"--name {name!r}: use a plain name that is not a built-in model")
+    target = models_dir(home) / name
+    if target.exists():
+        raise PodseekError(f"{target} exists; choose another --name or remove it")
+    pairs = training_pairs(pairs_dir, settings.max_pairs, settings.seed)
+    torch.manual_seed(settings.seed)
+    model, origin = base_model(base, home)
+    prompts = dict(getattr(model, "prompts", {}) or {})
+    dataset = Dataset.from_dict(
+        {"anchor": [q for q, _ in pairs], "positive": [e for _, e in pairs]}
+    )
+    if settings.hard_negatives > 0:
+        from sentence_transformers.util import mine_hard_negatives
+
+        corpus = sorted({e for _, e in pairs})
+        dataset = mine_hard_negatives(
+            dataset,
+            model,
+            corpus=corpus,
+            range_min=2,
+            range_max=50,
+            relative_margin=0.05,
+            num_negatives=settings.hard_negatives,
+            sampling_strategy="top",
+            query_prompt=prompts.get("query"),
+            corpus_prompt=prompts.get("passage", prompts.get("document")),
+            batch_size=64,
+            verbose=progress,
+        )
+    checkpoints = models_dir(home) / ".checkpoints" / name
+    resume = _last_checkpoint(checkpoints)
+    column_prompts = {}
+    if prompts.get("query"):
+        column_prompts["anchor"] = prompts["query"]
+    passage = prompts.get("passage", prompts.get("document"))
+    if passage:
+        column_prompts["positive"] = passage
+        if settings.hard_negatives > 0:
+            column_prompts["negative"] = passage
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=settings.epochs,
+        per_device_train_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        warmup_ratio=settings.warmup,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        prompts=column_prompts or None,
+        seed=settings.seed,
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        save_total_limit=2,
+        logging_steps=max(1, settings.save_steps // 4),
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=not progress,
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        loss=MultipleNegativesRankingLoss(model),
+        callbacks=callbacks,
+    )
+    started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    seconds = time.perf_counter() - started
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
+    try:
+        model.save(str(work / "model"))
+        report = TrainReport(
+            name=name,
+            base=base,
+            folder=str(target),
+            pairs=len(dataset),
+            steps=int(output.global_step),
+            seconds=round(seconds, 1),
+            resumed_from=str(resume) if resume else None,
+            settings=asdict(settings),
+        )
+        record = {
+            **report.to_dict(),
+            "base_from": origin,
+            "pairs_dir": str(Path(pairs_dir).resolve()),
+            "split": _split_manifest(pairs_dir),
+            "loss": "MultipleNegativesRankingLoss (scale 20, cosine)",
+            "batch_sampler": "no duplicates",
+            "prompts": column_prompts,
+        }
+        (work / "model" / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+        os.rename(work / "model", target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return report
+
+
+def _last_checkpoint(folder: Path) -> Path | None:
+    """The newest ``checkpoint-N`` folder the trainer left, if any."""
+    if not folder.is_dir():
+        return None
+    found = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    return max(found, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def _split_manifest(pairs_dir: Path) -> Any:
+    path = Path(pairs_dir) / "split.json"
+    return json.loads(path.read_text()) if path.is_file() else None
