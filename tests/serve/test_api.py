@@ -206,6 +206,7 @@ SWEEP = [
     "language = 'de' --",
     "title:foo",
     '"unbalanced',
+    '"meteor shower" tonight',  # a phrase query: LanceDB needs positions for it
     "a AND (b OR",
     "AND",
     "OR OR OR",

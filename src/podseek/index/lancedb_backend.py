@@ -306,6 +306,9 @@ class LanceDBBackend:
         where = where_clause(filters)
         results = []
         for text in queries:
+            # BM25 reads a query as words: a quoted part would ask LanceDB for a phrase
+            # search, which needs token positions the index does not keep
+            text = text.replace('"', " ")
             if not text.strip():
                 results.append([])
                 continue
