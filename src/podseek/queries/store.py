@@ -43,7 +43,6 @@ CREATE INDEX IF NOT EXISTS pairs_source ON pairs (source);
 SYNTHETIC = "synthetic"
 LOG_CLICK = "log-click"  # a search followed by a click on the episode
 LOG_REFORMULATION = "log-reformulation"  # a failed search, then a successful one soon after
-LOG_SOURCES = (LOG_CLICK, LOG_REFORMULATION)
 
 
 def query_id(source: str, query: str, episode_id: str) -> str:

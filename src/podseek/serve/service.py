@@ -42,7 +42,6 @@ class Loaded:
 
     searcher: Searcher
     signature: tuple[int, int]  # the manifest's (mtime_ns, size) when it was opened
-    loaded_at: float
 
 
 def manifest_signature(index_dir: Path) -> tuple[int, int] | None:
@@ -91,7 +90,7 @@ class SearchService:
             index, self._encoders[key], settings.hybrid_depth, settings.hybrid_fusion
         )
         searcher.rank(["warm up"], k=1)  # first-call costs (exact-search vectors, sessions)
-        loaded = Loaded(searcher, signature, time.time())
+        loaded = Loaded(searcher, signature)
         self._loaded = loaded
         self.reloads += 1
         return loaded
