@@ -118,6 +118,11 @@ class Settings(BaseSettings):
         """The folder of the search index (manifest + LanceDB tables)."""
         return self.home / "index"
 
+    @property
+    def reports_dir(self) -> Path:
+        """Evaluation reports, one folder per run."""
+        return self.home / "reports"
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -5,7 +5,13 @@ from pathlib import Path
 import pytest
 
 from podseek.errors import PodseekError
-from podseek.evaluation.beir import load_beir, load_qrels, load_queries
+from podseek.evaluation.beir import (
+    load_beir,
+    load_judged_folder,
+    load_qrels,
+    load_queries,
+    load_trec_topics,
+)
 
 DEVSET = Path(__file__).resolve().parents[2] / "benchmarks" / "devset" / "listennotes"
 
@@ -33,3 +39,61 @@ def test_malformed_files_are_one_clear_error(tmp_path: Path) -> None:
     qrels.write_text("query-id\tcorpus-id\tscore\nq1\td1\tvery\n")
     with pytest.raises(PodseekError, match=r"dev.tsv:2: not a qrels row"):
         load_qrels(qrels)
+
+
+TOPICS = """<topics set="testing">
+<topic><num>9</num><query>trump call ukrainian president</query><type>topical</type></topic>
+<topic><num>10</num><query>boeing 737 crash causes</query></topic>
+<topic><num>11</num><title>how to cook turkey</title></topic>
+</topics>
+"""
+
+
+def test_a_trec_folder_reads_graded_qrels_and_xml_or_tsv_topics(tmp_path: Path) -> None:
+    (tmp_path / "qrels.txt").write_text("9 0 ep:1 2\n9 0 ep:2 1\n10 Q0 ep:3 0\n\n11 0 ep:4 1\n")
+    (tmp_path / "topics.xml").write_text(TOPICS)
+    judged = load_judged_folder(tmp_path)
+    assert judged.queries == {
+        "9": "trump call ukrainian president",
+        "10": "boeing 737 crash causes",
+        "11": "how to cook turkey",
+    }
+    assert judged.qrels["9"] == {"ep:1": 2, "ep:2": 1} and judged.qrels["10"] == {"ep:3": 0}
+    (tmp_path / "topics.xml").unlink()
+    (tmp_path / "queries.tsv").write_text("9\tukraine phone call\n12\tunjudged\n")
+    assert load_judged_folder(tmp_path).queries == {"9": "ukraine phone call"}
+
+
+def test_a_beir_folder_is_read_from_its_test_or_dev_split() -> None:
+    dev = load_judged_folder(DEVSET)  # the hand-written dev set has qrels/dev.tsv only
+    assert len(dev.queries) == 78 and dev.qrels["q01"]["listennotes:950"] == 2
+
+
+def test_the_trec_podcasts_topics_parse(shared_data: Path) -> None:
+    topics = load_trec_topics(
+        shared_data / "trec-podcasts-topics" / "podcasts_2020_topics_test.xml"
+    )
+    assert len(topics) >= 40 and topics["11"] == "how to cook turkey"
+
+
+def test_malformed_judged_folders_are_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(PodseekError, match="no such folder"):
+        load_judged_folder(tmp_path / "nowhere")
+    with pytest.raises(PodseekError, match="one qrels file"):
+        load_judged_folder(tmp_path)
+    (tmp_path / "topics.xml").write_text(TOPICS)
+    (tmp_path / "run.qrels").write_text("9 0 ep:1\n")
+    with pytest.raises(PodseekError, match=r"run.qrels:1: not a TREC qrels line"):
+        load_judged_folder(tmp_path)
+    (tmp_path / "run.qrels").write_text("9 0 ep:1 1\n")
+    (tmp_path / "topics.xml").write_text("<topics><topic>")
+    with pytest.raises(PodseekError, match="not a TREC topics XML"):
+        load_judged_folder(tmp_path)
+    (tmp_path / "topics.xml").write_text("<topics><topic><num>1</num></topic></topics>")
+    with pytest.raises(PodseekError, match="no <topic>"):
+        load_judged_folder(tmp_path)
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "queries.jsonl").write_text('{"_id": "q1", "text": "x"}\n')
+    with pytest.raises(PodseekError, match=r"qrels/test\.tsv or qrels/dev\.tsv"):
+        load_judged_folder(beir)
