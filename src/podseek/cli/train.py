@@ -30,7 +30,9 @@ def train_command(
     seed: Annotated[int, typer.Option(help="Seed of the order and the initialisation.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
-    """Fine-tune an encoder on the train split; a rerun after an interruption resumes."""
+    """Fine-tune an encoder on the train split; a rerun after an interruption resumes.
+
+    Progress (step, loss, pairs/s, ETA) goes to stderr about every 5% of the steps."""
     from podseek.training.train import TrainSettings, train_model
 
     settings = get_settings()
@@ -54,8 +56,10 @@ def train_command(
         _print_json(report.to_dict())
         return
     resumed = f", resumed from {report.resumed_from}" if report.resumed_from else ""
+    loss = f", mean loss {report.train_loss:.3f}" if report.train_loss is not None else ""
     typer.echo(
         f"trained {report.name} from {report.base}: {report.pairs:,} pairs, {report.steps:,} "
         f"steps in {report.seconds:,.0f} s ({report.pairs_per_second:,.1f} pairs/s{resumed})"
+        f"{loss}"
     )
     typer.echo(f"saved to {report.folder}; use it with `podseek index --model {report.name}`")

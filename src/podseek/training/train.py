@@ -16,23 +16,32 @@ episodes that are not its own, skipping the first few ranks and any episode scor
 Checkpoints go to ``<workspace>/models/.checkpoints/<name>``; a rerun of the same command
 resumes from the last one. The finished model is written to ``<workspace>/models/<name>``
 (a standard sentence-transformers folder: ``index --model NAME``, ``search`` and ``serve`` use
-it) with ``podseek-training.json`` that says which data, model, settings and seed made it.
+it) with ``podseek-training.json`` that says which data, model, settings and seed made it,
+and how the training loss went (``loss_history``: the loss logged about every 5% of the
+steps, a resumed run's earlier ones included; ``train_loss``: the mean over this run's steps).
+
+While training, ``progress=True`` writes a line to stderr about every 5% of the steps
+(step, loss, pairs/s, ETA); stdout is left to the command's own output, such as ``--json``.
 """
 
 import json
+import math
 import os
 import shutil
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from podseek.errors import PodseekError
 from podseek.evaluation.beir import load_qrels, load_queries
 from podseek.models.registry import BUILTINS, models_dir
 
 RECORD = "podseek-training.json"
+LOGS_PER_RUN = 20  # log the loss (and print a progress line) every 5% of the steps
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,8 @@ class TrainReport:
     seconds: float
     resumed_from: str | None
     settings: dict[str, Any] = field(default_factory=dict)
+    train_loss: float | None = None  # mean loss over this run's steps
+    loss_history: list[dict[str, float]] = field(default_factory=list)  # {"step", "loss"}
 
     @property
     def pairs_per_second(self) -> float:
@@ -197,14 +208,14 @@ def train_model(
         num_train_epochs=settings.epochs,
         per_device_train_batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
-        warmup_ratio=settings.warmup,
+        warmup_steps=settings.warmup,  # below 1: a share of the steps (warmup_ratio is deprecated)
         batch_sampler=BatchSamplers.NO_DUPLICATES,
         prompts=column_prompts or None,
         seed=settings.seed,
         save_strategy="steps",
         save_steps=settings.save_steps,
         save_total_limit=2,
-        logging_steps=max(1, settings.save_steps // 4),
+        logging_steps=logging_interval(len(dataset), settings),
         report_to="none",
         use_cpu=True,
         disable_tqdm=not progress,
@@ -216,6 +227,7 @@ def train_model(
         loss=MultipleNegativesRankingLoss(model),
         callbacks=callbacks,
     )
+    quiet_trainer_logs(trainer, progress)
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - started
@@ -233,6 +245,8 @@ def train_model(
             seconds=round(seconds, 1),
             resumed_from=str(resume) if resume else None,
             settings=asdict(settings),
+            train_loss=round(float(output.training_loss), 4),
+            loss_history=loss_history(trainer.state.log_history),
         )
         record = {
             **report.to_dict(),
@@ -249,6 +263,113 @@ def train_model(
         shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(checkpoints, ignore_errors=True)
     return report
+
+
+class ProgressMeter:
+    """Turns a logged step into ``step 40/93  loss 1.234  61.2 pairs/s  ETA 2m10s``.
+
+    The rate counts only this run's steps and time: a resumed run starts its clock at the
+    checkpoint's step, or the steps done before the interruption would inflate pairs/s and
+    shrink the ETA. ``clock`` is there so tests can control time.
+    """
+
+    def __init__(self, batch_size: int, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.batch_size = batch_size
+        self.clock = clock
+        self.first_step = 0
+        self.started = clock()
+
+    def start(self, step: int) -> None:
+        """Training (re)starts at ``step``."""
+        self.first_step = step
+        self.started = self.clock()
+
+    def line(self, step: int, total: int, loss: float) -> str:
+        """The progress line at ``step`` of ``total``; the ETA assumes the rate so far."""
+        done = max(step - self.first_step, 0)
+        elapsed = max(self.clock() - self.started, 1e-9)
+        rate = done * self.batch_size / elapsed
+        eta = (total - step) * elapsed / done if done else None
+        return (
+            f"step {step}/{total}  loss {loss:.3f}  {rate:,.1f} pairs/s  "
+            f"ETA {format_duration(eta) if eta is not None else '?'}"
+        )
+
+
+def format_duration(seconds: float) -> str:
+    """``45s``, ``2m10s``, ``1h05m``: short enough for a progress line."""
+    whole = max(round(seconds), 0)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def progress_callback(meter: ProgressMeter, stream: TextIO | None = None) -> Any:
+    """A transformers ``TrainerCallback`` that writes ``meter``'s line on each logged loss.
+
+    Lines go to stderr (``stream`` if given) through ``tqdm.write``, which keeps the
+    trainer's progress bar intact. The class is built here, not at import, because importing
+    transformers' trainer pulls in torch (seconds), which readers of ``RECORD`` do not need.
+    """
+    from tqdm.auto import tqdm
+    from transformers import TrainerCallback
+
+    class ProgressLines(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            meter.start(state.global_step)
+
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any
+        ) -> None:
+            if state.is_world_process_zero and logs and "loss" in logs:
+                line = meter.line(state.global_step, state.max_steps, float(logs["loss"]))
+                tqdm.write(line, file=stream or sys.stderr)
+
+    return ProgressLines()
+
+
+def quiet_trainer_logs(trainer: Any, progress: bool) -> None:
+    """Stop the trainer printing its log dicts to stdout, and add the progress lines.
+
+    transformers prints every log (``{'loss': ..., 'grad_norm': ...}``) to stdout, through
+    its progress bar or, without one, with ``print``: noise in a library call, and it would
+    corrupt ``podseek train --json``. The bar itself (on stderr) stays when ``progress``.
+    """
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    class BarOnly(ProgressCallback):
+        def on_log(self, *args: Any, **kwargs: Any) -> None:
+            """The progress lines say it, on stderr."""
+
+    trainer.remove_callback(PrinterCallback)
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(BarOnly())
+    if progress:
+        batch = trainer.args.train_batch_size * trainer.args.gradient_accumulation_steps
+        trainer.add_callback(progress_callback(ProgressMeter(batch)))
+
+
+def logging_interval(pairs: int, settings: TrainSettings) -> int:
+    """Optimiser steps between loss logs: about 5% of the run, at least 1.
+
+    An integer computed here rather than the trainer's ratio form (``logging_steps=0.05``):
+    the trainer stores the ratio's resolved value in each checkpoint and warns on every
+    resume that it differs from the 0.05 it is given. Like the trainer, it counts the last,
+    smaller batch of an epoch as a step.
+    """
+    steps = math.ceil(settings.epochs * math.ceil(pairs / settings.batch_size))
+    return max(1, steps // LOGS_PER_RUN)
+
+
+def loss_history(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """The (step, loss) pairs the trainer logged, checkpointed ones of a resumed run included."""
+    return [
+        {"step": int(entry["step"]), "loss": round(float(entry["loss"]), 4)}
+        for entry in log_history
+        if "loss" in entry and "step" in entry
+    ]
 
 
 def _last_checkpoint(folder: Path) -> Path | None:
