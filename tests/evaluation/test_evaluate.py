@@ -159,3 +159,21 @@ def test_user_mistakes_are_one_line(
     monkeypatch.setenv("PODSEEK_HOME", str(workspace.home.parent / "empty-ws"))
     get_settings.cache_clear()
     fails(message="nothing to evaluate on")
+
+
+def test_the_tuned_model_indexes_searches_and_serves_by_name(workspace: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from podseek.serve.app import create_app
+
+    with CatalogStore(workspace.catalog_path) as catalog:
+        episode = next(e for e in catalog.iter_episodes() if e.episode_title)
+    indexed = run("index", "--model", "tuned", "--json")
+    assert indexed.exit_code == 0, indexed.output
+    assert json.loads(indexed.stdout)["model"] == "tuned"
+    found = run("search", "--mode", "semantic", "--json", episode.episode_title)
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.stdout)["results"][0]["data"][0]["id"] == episode.id
+    with TestClient(create_app()) as client:
+        answer = client.get("/api/search", params={"q": episode.episode_title, "mode": "semantic"})
+        assert answer.status_code == 200 and answer.json()["data"][0]["id"] == episode.id

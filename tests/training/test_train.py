@@ -21,6 +21,7 @@ from podseek.catalog.store import CatalogStore
 from podseek.cli import app
 from podseek.config import Settings
 from podseek.errors import PodseekError
+from podseek.evaluation.beir import load_qrels
 from podseek.models.base import Encoder
 from podseek.models.registry import load_encoder
 from podseek.queries.generate import generate_queries
@@ -33,7 +34,9 @@ from podseek.training.train import (
     TrainSettings,
     format_duration,
     logging_interval,
+    mining_corpus,
     progress_callback,
+    read_corpus,
     train_model,
     training_pairs,
 )
@@ -135,6 +138,28 @@ def test_every_builtin_encoder_trains(home: Path, base: str) -> None:
     before, after, record = train_and_compare(base, home, SHORT)
     assert record["steps"] == 2
     assert after < 0.8 * before, (before, after)
+
+
+def test_hard_negatives_come_from_the_catalog_outside_the_held_out_splits(home: Path) -> None:
+    corpus = read_corpus(home / "pairs")
+    held_out = {
+        doc
+        for split in ("dev", "test")
+        for judged in load_qrels(home / "pairs" / "qrels" / f"{split}.tsv").values()
+        for doc in judged
+    }
+    mined_from = mining_corpus(home / "pairs")
+    assert held_out and not set(mined_from) & {corpus[d] for d in held_out}
+    # the show-level records and episodes without queries are candidates too
+    assert (
+        len(mined_from)
+        == len(corpus) - len(held_out)
+        > len(training_pairs(home / "pairs", None, 0))
+    )
+    settings = replace(SHORT, hard_negatives=1)
+    report = train_model("minilm", home / "pairs", home, "mined", settings, progress=False)
+    record = json.loads((home / "models" / "mined" / RECORD).read_text())
+    assert record["settings"]["hard_negatives"] == 1 and 0 < report.pairs <= 8
 
 
 def test_an_interrupted_training_resumes_from_its_checkpoint(home: Path) -> None:

@@ -166,6 +166,20 @@ class CatalogStore:
         """``{id: content_hash}`` for every record: what an incremental index compares."""
         return dict(self._conn.execute("SELECT id, content_hash FROM episodes"))
 
+    def languages(self) -> dict[str, int]:
+        """Records per language, most common first (the search page's language filter)."""
+        return self._grouped("language")
+
+    def _grouped(self, expression: str, limit: int | None = None) -> dict[str, int]:
+        query = (
+            f"SELECT {expression} AS k, count(*) AS n FROM episodes GROUP BY k ORDER BY n DESC, k"
+        )
+        if limit:
+            query += f" LIMIT {int(limit)}"
+        return {
+            (key if key not in (None, "") else "unknown"): n for key, n in self._conn.execute(query)
+        }
+
     def stats(self, top_shows: int = 10) -> dict[str, Any]:
         """Counts of the catalog by kind, source, language, year and show, and the skipped
         rows of each source's latest ingest by reason."""
@@ -174,17 +188,6 @@ class CatalogStore:
         totals = conn.execute(
             f"SELECT count(*), sum({show_level}), count(DISTINCT show_id) FROM episodes"
         ).fetchone()
-
-        def grouped(expression: str, limit: int | None = None) -> dict[str, int]:
-            query = (
-                f"SELECT {expression} AS k, count(*) AS n FROM episodes GROUP BY k "
-                "ORDER BY n DESC, k"
-            )
-            if limit:
-                query += f" LIMIT {int(limit)}"
-            return {
-                (key if key not in (None, "") else "unknown"): n for key, n in conn.execute(query)
-            }
 
         latest = conn.execute(
             "SELECT source, kind, location, finished_at, summary FROM ingests "
@@ -200,10 +203,10 @@ class CatalogStore:
             "episodes": totals[0] - (totals[1] or 0),
             "show_level_records": totals[1] or 0,
             "shows": totals[2],
-            "by_source": grouped("source"),
-            "by_language": grouped("language"),
-            "by_year": grouped("substr(published_at, 1, 4)"),
-            "top_shows": grouped("show_title", top_shows),
+            "by_source": self._grouped("source"),
+            "by_language": self.languages(),
+            "by_year": self._grouped("substr(published_at, 1, 4)"),
+            "top_shows": self._grouped("show_title", top_shows),
             "skipped": dict(sorted(skipped.items(), key=lambda item: -item[1])),
             "ingests": [
                 {

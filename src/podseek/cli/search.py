@@ -3,33 +3,20 @@
 import sys
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from podseek.catalog.cleaning import parse_datetime
 from podseek.cli.common import JsonOption, _print_json, _store, app, user_errors
-from podseek.config import Settings, get_settings
+from podseek.config import get_settings
 from podseek.errors import PodseekError
 from podseek.index.base import SearchFilters
+from podseek.index.lancedb_backend import AnnSettings
 from podseek.search.engine import SearchMode, SearchResults
-
-if TYPE_CHECKING:
-    from podseek.index.lancedb_backend import AnnSettings
 
 models_app = typer.Typer(help="The encoders podseek can index and search with.")
 app.add_typer(models_app, name="models")
-
-
-def ann_settings(settings: Settings) -> "AnnSettings":
-    """Vector index settings from podseek's settings (lancedb is imported only when needed)."""
-    from podseek.index.lancedb_backend import AnnSettings
-
-    return AnnSettings(
-        min_rows=settings.ann_min_rows,
-        nprobes=settings.ann_nprobes,
-        refine_factor=settings.ann_refine_factor,
-    )
 
 
 @models_app.command("list")
@@ -87,7 +74,7 @@ def index_command(
             encoder,
             settings.index_dir,
             settings.text_max_chars,
-            ann_settings(settings),
+            AnnSettings.from_settings(settings),
             batch_size=batch_size,
         )
         if hasattr(encoder, "prepare_queries"):
@@ -167,7 +154,7 @@ def search_command(
         min_duration=min_duration,
         max_duration=max_duration,
     )
-    index = EpisodeIndex(settings.index_dir, ann_settings(settings))
+    index = EpisodeIndex(settings.index_dir, AnnSettings.from_settings(settings))
     built_with = index.manifest.model.name
     if model is not None and model != built_with:
         raise PodseekError(

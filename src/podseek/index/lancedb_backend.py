@@ -12,13 +12,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
 from podseek.errors import PodseekError
 from podseek.index.base import DISPLAY_FIELDS, Hit, IndexRow, Metric, SearchFilters
+
+if TYPE_CHECKING:
+    from podseek.config import Settings
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,15 @@ class AnnSettings:
     ef: int = 400
     m: int = 20
     ef_construction: int = 300
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "AnnSettings":
+        """The tunable part, from podseek's settings (``PODSEEK_ANN_*``)."""
+        return cls(
+            min_rows=settings.ann_min_rows,
+            nprobes=settings.ann_nprobes,
+            refine_factor=settings.ann_refine_factor,
+        )
 
 
 def _schema(dimension: int) -> pa.Schema:

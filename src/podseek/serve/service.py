@@ -73,7 +73,7 @@ class SearchService:
 
     def load(self) -> Loaded:
         """Open the index version the manifest names now (and its encoder, once per model)."""
-        from podseek.cli.search import ann_settings
+        from podseek.index.lancedb_backend import AnnSettings
         from podseek.models.registry import load_encoder
 
         settings = self.settings
@@ -81,7 +81,7 @@ class SearchService:
         if signature is None:
             self.error = f"no index at {settings.index_dir}; run `podseek index` first"
             raise PodseekError(self.error)
-        index = EpisodeIndex(settings.index_dir, ann_settings(settings))
+        index = EpisodeIndex(settings.index_dir, AnnSettings.from_settings(settings))
         model = index.manifest.model
         key = f"{model.name}@{model.fingerprint}"
         if key not in self._encoders:
@@ -130,7 +130,7 @@ class SearchService:
 
     def languages(self) -> dict[str, int]:
         with CatalogStore(self.settings.catalog_path) as catalog:
-            return catalog.stats(top_shows=0)["by_language"]
+            return catalog.languages()
 
     # writing -------------------------------------------------------------------------------
 
@@ -146,7 +146,7 @@ class SearchService:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _reindex(self, catalog: CatalogStore) -> None:
-        from podseek.cli.search import ann_settings
+        from podseek.index.lancedb_backend import AnnSettings
 
         loaded = self._loaded
         if loaded is None:
@@ -156,7 +156,7 @@ class SearchService:
             loaded.searcher.queries.encoder,
             self.settings.index_dir,
             self.settings.text_max_chars,
-            ann_settings(self.settings),
+            AnnSettings.from_settings(self.settings),
             progress=False,
         )
         with self._reloading:

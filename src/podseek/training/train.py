@@ -8,7 +8,7 @@ are the train split's (``pairs/qrels/train.tsv``: synthetic queries and search-l
 the eval and test episodes are never seen.
 
 Optional hard negatives (``--hard-negatives N``) are mined with the base encoder from the
-whole catalog by sentence-transformers' ``mine_hard_negatives``: for each query the top
+catalog's episodes outside the eval and test splits by sentence-transformers' ``mine_hard_negatives``: for each query the top
 episodes that are not its own, skipping the first few ranks and any episode scoring within
 5% of the positive (likely another answer, a near-duplicate), and added as
 (query, positive, negative) triplets.
@@ -79,6 +79,16 @@ class TrainReport:
         return {**asdict(self), "pairs_per_second": round(self.pairs_per_second, 2)}
 
 
+def read_corpus(pairs_dir: Path) -> dict[str, str]:
+    """``{episode id: encoder text}`` of every catalog episode (``pairs/corpus.jsonl``)."""
+    corpus: dict[str, str] = {}
+    with (Path(pairs_dir) / "corpus.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            row = json.loads(line)
+            corpus[row["_id"]] = row["text"]
+    return corpus
+
+
 def training_pairs(pairs_dir: Path, max_pairs: int | None, seed: int) -> list[tuple[str, str]]:
     """``(query text, episode text)`` of the train split, in a seeded order."""
     import random
@@ -91,11 +101,7 @@ def training_pairs(pairs_dir: Path, max_pairs: int | None, seed: int) -> list[tu
         )
     queries, _ = load_queries(pairs_dir / "queries.jsonl")
     qrels = load_qrels(pairs_dir / "qrels" / "train.tsv")
-    corpus: dict[str, str] = {}
-    with (pairs_dir / "corpus.jsonl").open(encoding="utf-8") as lines:
-        for line in lines:
-            row = json.loads(line)
-            corpus[row["_id"]] = row["text"]
+    corpus = read_corpus(pairs_dir)
     pairs = [
         (queries[qid], corpus[doc])
         for qid, judged in sorted(qrels.items())
@@ -108,6 +114,17 @@ def training_pairs(pairs_dir: Path, max_pairs: int | None, seed: int) -> list[tu
     if len(pairs) < 2:
         raise PodseekError(f"{pairs_dir}: fewer than 2 training pairs; generate more queries")
     return pairs
+
+
+def mining_corpus(pairs_dir: Path) -> list[str]:
+    """Where hard negatives come from: every catalog episode except the eval and test
+    splits' (a held-out episode must not be seen in training, not even as a negative)."""
+    held_out: set[str] = set()
+    for split in ("dev", "test"):
+        path = Path(pairs_dir) / "qrels" / f"{split}.tsv"
+        if path.is_file():
+            held_out.update(doc for judged in load_qrels(path).values() for doc in judged)
+    return sorted(text for doc, text in read_corpus(pairs_dir).items() if doc not in held_out)
 
 
 def base_model(base: str, home: Path) -> tuple[Any, str]:
@@ -178,7 +195,7 @@ def train_model(
     if settings.hard_negatives > 0:
         from sentence_transformers.util import mine_hard_negatives
 
-        corpus = sorted({e for _, e in pairs})
+        corpus = mining_corpus(pairs_dir)
         dataset = mine_hard_negatives(
             dataset,
             model,
