@@ -27,6 +27,15 @@ def train_command(
     max_pairs: Annotated[
         int | None, typer.Option(min=2, help="Train on at most this many pairs.")
     ] = None,
+    max_seq_length: Annotated[
+        int,
+        typer.Option(
+            min=16,
+            max=8192,
+            help="Tokens per text while training (memory grows with its square); the saved "
+            "model keeps the base's own limit.",
+        ),
+    ] = 256,
     seed: Annotated[int, typer.Option(help="Seed of the order and the initialisation.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
@@ -50,6 +59,7 @@ def train_command(
             hard_negatives=hard_negatives,
             seed=seed,
             max_pairs=max_pairs,
+            max_seq_length=max_seq_length,
         ),
     )
     if as_json:

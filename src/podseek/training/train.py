@@ -8,10 +8,10 @@ are the train split's (``pairs/qrels/train.tsv``: synthetic queries and search-l
 the eval and test episodes are never seen.
 
 Optional hard negatives (``--hard-negatives N``) are mined with the base encoder from the
-catalog's episodes outside the eval and test splits by sentence-transformers' ``mine_hard_negatives``: for each query the top
-episodes that are not its own, skipping the first few ranks and any episode scoring within
-5% of the positive (likely another answer, a near-duplicate), and added as
-(query, positive, negative) triplets.
+catalog's episodes outside the eval and test splits by sentence-transformers'
+``mine_hard_negatives``: for each query the top episodes that are not its own, skipping the
+first few ranks and any episode scoring within 5% of the positive (likely another answer, a
+near-duplicate), and added as (query, positive, negative) triplets.
 
 Checkpoints go to ``<workspace>/models/.checkpoints/<name>``; a rerun of the same command
 resumes from the last one. The finished model is written to ``<workspace>/models/<name>``
@@ -56,6 +56,11 @@ class TrainSettings:
     seed: int = 0
     save_steps: int = 200
     max_pairs: int | None = None  # cap on training pairs (a quick run)
+    # Tokens per text while training. Memory grows with batch x length^2 in attention: e5-small
+    # at batch 64 x 512 tokens went past 24 GB and was killed; 256 tokens is a quarter of the
+    # attention and the reference model's own limit was 128. The saved model keeps the base's
+    # limit, so the index encodes episodes exactly as before. None: the base's limit.
+    max_seq_length: int | None = 256
 
 
 @dataclass
@@ -188,6 +193,7 @@ def train_model(
     pairs = training_pairs(pairs_dir, settings.max_pairs, settings.seed)
     torch.manual_seed(settings.seed)
     model, origin = base_model(base, home)
+    own_length = cap_sequence_length(model, settings.max_seq_length)
     prompts = dict(getattr(model, "prompts", {}) or {})
     dataset = Dataset.from_dict(
         {"anchor": [q for q, _ in pairs], "positive": [e for _, e in pairs]}
@@ -252,6 +258,8 @@ def train_model(
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
     try:
+        if own_length is not None:  # the index encodes episodes as the base model did
+            model.max_seq_length = own_length
         model.save(str(work / "model"))
         report = TrainReport(
             name=name,
@@ -387,6 +395,16 @@ def loss_history(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
         for entry in log_history
         if "loss" in entry and "step" in entry
     ]
+
+
+def cap_sequence_length(model: Any, length: int | None) -> int | None:
+    """Set the model's token limit to at most ``length``; returns the limit it had. Models
+    without one (the USE port reads whole texts) are left alone."""
+    own = getattr(model, "max_seq_length", None)
+    if not isinstance(own, int) or length is None:
+        return own
+    model.max_seq_length = min(own, length)
+    return own
 
 
 def _last_checkpoint(folder: Path) -> Path | None:
