@@ -122,15 +122,16 @@ def test_evaluate_writes_the_report_with_every_model_mode_and_set(
     assert handwritten["languages"]["en"]["queries"] == handwritten["queries"]
     assert report["retrieval"]["trec"]["queries"] == 2
 
-    in_batch = report["in_batch"]
+    in_batch = report["in_batch"]["dev"]
     assert in_batch["queries"] == split["dev"]["queries"] and in_batch["batches"] == 1
     assert 0 < in_batch["rows"]["tuned"]["mrr@5"] <= 1
+    assert report["in_batch"]["test"]["queries"] == split["test"]["queries"]
 
     folder = workspace.home / "reports" / "first"
     for name in ("report.md", "report.json", "pca.png", "pca-3d.html", "recall-at-k.png"):
         assert (folder / name).is_file(), name
     markdown = (folder / "report.md").read_text()
-    assert "| keyword (BM25) |" in markdown and "In-batch re-ranking" in markdown
+    assert "| keyword (BM25) |" in markdown and "In-batch re-ranking (eval split" in markdown
     assert "fine-tuned from minilm" in markdown and "split seed 0" in markdown
 
     again = run("evaluate", "--models", "tuned", "--modes", "semantic", "--run", "second")

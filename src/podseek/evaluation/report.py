@@ -136,11 +136,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         REFERENCE,
     ]
-    in_batch = report.get("in_batch")
-    if in_batch:
+    for in_batch in (report.get("in_batch") or {}).values():
+        split = "eval" if in_batch["split"] == "dev" else in_batch["split"]
         lines += [
             "",
-            f"### In-batch re-ranking (eval split: {in_batch['queries']:,} queries, "
+            f"### In-batch re-ranking ({split} split: {in_batch['queries']:,} queries, "
             f"{in_batch['episodes']:,} episodes, {in_batch['batches']} batches of "
             f"{in_batch['batch_size']})",
             "",
