@@ -94,7 +94,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     if data["pairs_dir"]:
         split = data.get("split") or {}
         counts = ", ".join(
-            f"{name} {c.get('episodes', 0):,} episodes / {c.get('queries', 0):,} queries"
+            f"{'eval' if name == 'dev' else name} {c.get('episodes', 0):,} episodes / "
+            f"{c.get('queries', 0):,} queries"
             for name, c in (split.get("splits") or {}).items()
         )
         lines.append(f"- pairs: `{data['pairs_dir']}` (split seed {split.get('seed')}: {counts})")
@@ -115,7 +116,8 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"({training.get('pairs_per_second', 0):,.1f} pairs/s); batch "
                 f"{trained.get('batch_size')}, epochs {trained.get('epochs')}, warm-up "
                 f"{trained.get('warmup')}, lr {trained.get('learning_rate')}, hard negatives "
-                f"{trained.get('hard_negatives')}, seed {trained.get('seed')}"
+                f"{trained.get('hard_negatives')}, {trained.get('max_seq_length') or 'all'} "
+                f"tokens per text, seed {trained.get('seed')}"
             )
             if training.get("train_loss") is not None:
                 line += f", final training loss {training['train_loss']:.4f}"
@@ -141,7 +143,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [
             "",
             f"### In-batch re-ranking ({split} split: {in_batch['queries']:,} queries, "
-            f"{in_batch['episodes']:,} episodes, {in_batch['batches']} batches of "
+            f"{in_batch['episodes']:,} episodes, {in_batch['batches']} "
+            f"{'batch' if in_batch['batches'] == 1 else 'batches'} of up to "
             f"{in_batch['batch_size']})",
             "",
         ]
