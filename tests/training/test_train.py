@@ -159,10 +159,12 @@ def test_hard_negatives_come_from_the_catalog_outside_the_held_out_splits(home: 
         == len(corpus) - len(held_out)
         > len(training_pairs(home / "pairs", None, 0))
     )
-    settings = replace(SHORT, hard_negatives=1)
+    # triplets in memory for 2 texts at a time (the cached loss)
+    settings = replace(SHORT, hard_negatives=1, mini_batch=2)
     report = train_model("minilm", home / "pairs", home, "mined", settings, progress=False)
     record = json.loads((home / "models" / "mined" / RECORD).read_text())
     assert record["settings"]["hard_negatives"] == 1 and 0 < report.pairs <= 8
+    assert record["loss"].startswith("CachedMultipleNegativesRankingLoss") and report.steps > 0
 
 
 def test_an_interrupted_training_resumes_from_its_checkpoint(home: Path) -> None:

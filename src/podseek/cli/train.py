@@ -36,6 +36,14 @@ def train_command(
             "model keeps the base's own limit.",
         ),
     ] = 256,
+    mini_batch: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Texts per forward pass (the same loss with less memory: "
+            "CachedMultipleNegativesRankingLoss); default: the whole batch at once.",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the order and the initialisation.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
@@ -60,6 +68,7 @@ def train_command(
             seed=seed,
             max_pairs=max_pairs,
             max_seq_length=max_seq_length,
+            mini_batch=mini_batch,
         ),
     )
     if as_json:
