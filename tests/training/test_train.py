@@ -223,6 +223,16 @@ def test_train_command_prints_progress_on_stderr_and_json_on_stdout(
     lines = [m.groups() for m in map(PROGRESS_LINE.match, result.stderr.splitlines()) if m]
     assert lines == [("1", "2"), ("2", "2")], result.stderr
 
+    mined = CliRunner().invoke(
+        app,
+        ["train", "--base", "minilm", "--name", "cli-hn", "--batch", "4", "--hard-negatives", "1",
+         "--json"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert mined.exit_code == 0, mined.output
+    assert json.loads(mined.stdout)["settings"]["hard_negatives"] == 1  # the miner's table: stderr
+    assert re.search(r"hard negatives found for \d+ of 8 pairs", mined.stderr), mined.stderr
+
 
 def test_bad_requests_are_one_line_errors(home: Path, tmp_path: Path) -> None:
     with pytest.raises(PodseekError, match="no training split"):

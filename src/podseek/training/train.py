@@ -24,6 +24,7 @@ While training, ``progress=True`` writes a line to stderr about every 5% of the 
 (step, loss, pairs/s, ETA); stdout is left to the command's own output, such as ``--json``.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -209,20 +210,30 @@ def train_model(
         from sentence_transformers.util import mine_hard_negatives
 
         corpus = mining_corpus(pairs_dir)
-        dataset = mine_hard_negatives(
-            dataset,
-            model,
-            corpus=corpus,
-            range_min=2,
-            range_max=50,
-            relative_margin=0.05,
-            num_negatives=settings.hard_negatives,
-            sampling_strategy="top",
-            query_prompt=prompts.get("query"),
-            corpus_prompt=prompts.get("passage", prompts.get("document")),
-            batch_size=64,
-            verbose=progress,
-        )
+        mined_from = len(dataset)
+        # its statistics table goes to stderr: stdout is the command's own (``--json``)
+        with contextlib.redirect_stdout(sys.stderr):
+            dataset = mine_hard_negatives(
+                dataset,
+                model,
+                corpus=corpus,
+                range_min=2,
+                range_max=50,
+                relative_margin=0.05,
+                num_negatives=settings.hard_negatives,
+                sampling_strategy="top",
+                query_prompt=prompts.get("query"),
+                corpus_prompt=prompts.get("passage", prompts.get("document")),
+                batch_size=64,
+                verbose=progress,
+            )
+        if progress:  # a pair with no candidate outside the margin is dropped by the miner
+            print(
+                f"hard negatives found for {len(dataset):,} of {mined_from:,} pairs; "
+                "the others are left out of this run",
+                file=sys.stderr,
+                flush=True,
+            )
     checkpoints = models_dir(home) / ".checkpoints" / name
     resume = _last_checkpoint(checkpoints)
     column_prompts = {}
