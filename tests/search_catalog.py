@@ -7,6 +7,10 @@ from podseek.catalog.sources.feeds import FeedSource
 from podseek.catalog.sources.listennotes import ListenNotesSource
 from podseek.catalog.sources.table import TableMapping, TableSource
 from podseek.catalog.store import CatalogStore
+from podseek.queries.generate import generate_queries
+from podseek.queries.generators import TitleGenerator
+from podseek.queries.split import SplitShares, split_pairs
+from podseek.queries.store import SYNTHETIC, QueryStore
 
 FIXTURES = Path(__file__).resolve().parent / "catalog" / "fixtures"
 
@@ -23,3 +27,18 @@ def fill_catalog(store: CatalogStore) -> CatalogStore:
     )
     ingest(store, TableSource(FIXTURES / "shows.tsv", shows), progress=False)
     return store
+
+
+def make_split(folder: Path, shares: SplitShares | None = None) -> Path:
+    """A workspace in ``folder``: the catalog fixtures and a split (seed 0) of title
+    pseudo-queries, one per episode, in ``folder/pairs``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (
+        CatalogStore(folder / "catalog.sqlite") as catalog,
+        QueryStore(folder / "queries.sqlite") as store,
+    ):
+        fill_catalog(catalog)
+        generate_queries(catalog, store, TitleGenerator(), progress=False)
+        store.replace_pairs(SYNTHETIC, [(q[0], e) for e, q in store.generated().items()])
+        split_pairs(catalog, store, folder / "pairs", shares or SplitShares(0.1, 0.1), seed=0)
+    return folder

@@ -13,12 +13,9 @@ from podseek.catalog.store import CatalogStore
 from podseek.cli import app
 from podseek.config import Settings, get_settings
 from podseek.evaluation.beir import write_jsonl, write_qrels
-from podseek.queries.generate import generate_queries
-from podseek.queries.generators import TitleGenerator
-from podseek.queries.split import SplitShares, split_pairs
-from podseek.queries.store import SYNTHETIC, QueryStore
+from podseek.queries.split import SplitShares
 from podseek.training.train import TrainSettings, train_model
-from tests.search_catalog import fill_catalog
+from tests.search_catalog import make_split
 
 runner = CliRunner()
 
@@ -32,15 +29,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A workspace with a split and a tuned MiniLM, and two judged folders of its episodes
     (built once: training is the slow part)."""
     root = tmp_path_factory.mktemp("evaluate")
-    home = root / "ws"
-    with (
-        CatalogStore(home / "catalog.sqlite") as catalog,
-        QueryStore(home / "queries.sqlite") as store,
-    ):
-        fill_catalog(catalog)
-        generate_queries(catalog, store, TitleGenerator(), progress=False)
-        store.replace_pairs(SYNTHETIC, [(q[0], e) for e, q in store.generated().items()])
-        split_pairs(catalog, store, home / "pairs", SplitShares(0.3, 0.4), seed=0)
+    home = make_split(root / "ws", SplitShares(0.3, 0.4))
+    with CatalogStore(home / "catalog.sqlite") as catalog:
         titles = {e.id: e.episode_title for e in catalog.iter_episodes() if e.episode_title}
     settings = TrainSettings(batch_size=4, epochs=1, learning_rate=1e-4, save_steps=100)
     train_model("minilm", home / "pairs", home, "tuned", settings, False)

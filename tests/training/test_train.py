@@ -17,17 +17,12 @@ import pytest
 from transformers import TrainerCallback, TrainerControl, TrainerState
 from typer.testing import CliRunner
 
-from podseek.catalog.store import CatalogStore
 from podseek.cli import app
 from podseek.config import Settings
 from podseek.errors import PodseekError
-from podseek.evaluation.beir import load_qrels
+from podseek.evaluation.beir import load_corpus, load_qrels
 from podseek.models.base import Encoder
 from podseek.models.registry import load_encoder
-from podseek.queries.generate import generate_queries
-from podseek.queries.generators import TitleGenerator
-from podseek.queries.split import SplitShares, split_pairs
-from podseek.queries.store import SYNTHETIC, QueryStore
 from podseek.training.train import (
     RECORD,
     ProgressMeter,
@@ -36,31 +31,16 @@ from podseek.training.train import (
     logging_interval,
     mining_corpus,
     progress_callback,
-    read_corpus,
     train_model,
     training_pairs,
 )
-from tests.search_catalog import fill_catalog
+from tests.search_catalog import make_split
 
 SETTINGS = TrainSettings(batch_size=4, epochs=2, learning_rate=1e-4, save_steps=1)
 # The bigger encoders: one pass, two steps, no warm-up (a one-step warm-up at lr 0 would
 # waste half the run).
 SHORT = TrainSettings(batch_size=4, epochs=1, warmup=0.0, learning_rate=1e-4, save_steps=100)
 PROGRESS_LINE = re.compile(r"^step (\d+)/(\d+)  loss \d+\.\d{3}  [\d,]+\.\d pairs/s  ETA \S+$")
-
-
-def make_split(folder: Path) -> Path:
-    """The catalog fixtures and a split of title pseudo-queries in ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with (
-        CatalogStore(folder / "catalog.sqlite") as catalog,
-        QueryStore(folder / "queries.sqlite") as store,
-    ):
-        fill_catalog(catalog)
-        generate_queries(catalog, store, TitleGenerator(), progress=False)
-        store.replace_pairs(SYNTHETIC, [(q[0], e) for e, q in store.generated().items()])
-        split_pairs(catalog, store, folder / "pairs", SplitShares(0.1, 0.1), seed=0)
-    return folder
 
 
 @pytest.fixture
@@ -144,7 +124,7 @@ def test_every_builtin_encoder_trains(home: Path, base: str) -> None:
 
 
 def test_hard_negatives_come_from_the_catalog_outside_the_held_out_splits(home: Path) -> None:
-    corpus = read_corpus(home / "pairs")
+    corpus = load_corpus(home / "pairs" / "corpus.jsonl")
     held_out = {
         doc
         for split in ("dev", "test")

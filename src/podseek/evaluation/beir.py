@@ -56,6 +56,24 @@ def load_queries(path: Path) -> tuple[dict[str, str], dict[str, dict[str, Any]]]
     return queries, metadata
 
 
+def load_corpus(path: Path) -> dict[str, str]:
+    """``{_id: text}`` of a BEIR ``corpus.jsonl`` (podseek's: the encoder text of every
+    catalog episode)."""
+    if not path.is_file():
+        raise PodseekError(f"{path}: no such file (a BEIR folder has corpus.jsonl)")
+    corpus: dict[str, str] = {}
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                corpus[str(row["_id"])] = str(row["text"])
+            except (json.JSONDecodeError, KeyError, TypeError) as error:
+                raise PodseekError(f"{path}:{number}: not a BEIR document ({error})") from error
+    return corpus
+
+
 def load_qrels(path: Path) -> dict[str, dict[str, int]]:
     if not path.is_file():
         raise PodseekError(f"{path}: no such file")

@@ -35,7 +35,7 @@ import numpy as np
 from podseek.catalog.episode import TEXT_RECIPE
 from podseek.catalog.store import CatalogStore
 from podseek.errors import PodseekError
-from podseek.evaluation.beir import QuerySet, load_beir, load_judged_folder
+from podseek.evaluation.beir import QuerySet, load_beir, load_corpus, load_judged_folder
 from podseek.evaluation.metrics import (
     CURVE_KS,
     IN_BATCH_METRICS,
@@ -182,6 +182,7 @@ class IndexShelf:
         self.text_max_chars = text_max_chars
         self.workspace_index = Path(workspace_index)
         self.log = log
+        self.catalog_hashes = catalog.content_hashes()  # what the workspace index must hold
 
     def held_out_catalog(self, episode_ids: set[str]) -> CatalogStore:
         """A catalog of the held-out episodes only (copied from the workspace's)."""
@@ -216,7 +217,7 @@ class IndexShelf:
             return False
         index = EpisodeIndex(self.workspace_index)
         try:
-            return index.backend.content_hashes() == self.catalog.content_hashes()
+            return index.backend.content_hashes() == self.catalog_hashes
         finally:
             index.close()
 
@@ -309,16 +310,6 @@ def retrieval_table(
     }
 
 
-def _corpus_texts(pairs_dir: Path, wanted: set[str]) -> dict[str, str]:
-    texts = {}
-    with (Path(pairs_dir) / "corpus.jsonl").open(encoding="utf-8") as lines:
-        for line in lines:
-            row = json.loads(line)
-            if row["_id"] in wanted:
-                texts[row["_id"]] = row["text"]
-    return texts
-
-
 def _pairs(judged: QuerySet) -> list[tuple[str, str]]:
     """``(query id, episode id)`` of a split where each query has one relevant episode."""
     return [
@@ -330,6 +321,7 @@ def _pairs(judged: QuerySet) -> list[tuple[str, str]]:
 
 def in_batch_table(
     pairs_dir: Path,
+    corpus: dict[str, str],
     split: str,
     models: list[ModelUnderTest],
     encoders: dict[str, Encoder],
@@ -344,8 +336,7 @@ def in_batch_table(
     if len(pairs) < 2:
         return None
     random.Random(settings.seed).shuffle(pairs)
-    texts = _corpus_texts(pairs_dir, {e for _, e in pairs})
-    pairs = [(q, e) for q, e in pairs if e in texts]
+    pairs = [(q, e) for q, e in pairs if e in corpus]
     query_ids = [q for q, _ in pairs]
     episode_ids = [e for _, e in pairs]
     qrels = {q: {e: 1} for q, e in pairs}
@@ -353,7 +344,7 @@ def in_batch_table(
     for model in models:
         encoder = encoders[model.label]
         queries = encoder.encode_queries([evaluation.queries[q] for q in query_ids])
-        episodes = encoder.encode_episodes([texts[e] for e in episode_ids])
+        episodes = encoder.encode_episodes([corpus[e] for e in episode_ids])
         runs = in_batch_runs(query_ids, episode_ids, queries, episodes, settings.in_batch_size)
         rows[model.label] = score_runs(qrels, runs, IN_BATCH_METRICS)
     return {
@@ -367,7 +358,7 @@ def in_batch_table(
 
 
 def pca_sample(
-    pairs_dir: Path,
+    corpus: dict[str, str],
     judged: QuerySet,
     models: list[ModelUnderTest],
     encoders: dict[str, Encoder],
@@ -377,18 +368,16 @@ def pca_sample(
     by_episode: dict[str, str] = {}
     for query_id, episode_id in _pairs(judged):
         by_episode.setdefault(episode_id, query_id)
-    chosen = sorted(by_episode.items())
+    chosen = sorted((e, q) for e, q in by_episode.items() if e in corpus)
     random.Random(settings.seed).shuffle(chosen)
     chosen = chosen[: settings.sample]
-    texts = _corpus_texts(pairs_dir, {e for e, _ in chosen})
-    chosen = [(e, q) for e, q in chosen if e in texts]
     labels = [judged.queries[q] for _, q in chosen]
     spaces = {}
     for model in models:
         encoder = encoders[model.label]
         spaces[model.label] = (
             np.asarray(encoder.encode_queries(labels), dtype=np.float32),
-            np.asarray(encoder.encode_episodes([texts[e] for e, _ in chosen]), dtype=np.float32),
+            np.asarray(encoder.encode_episodes([corpus[e] for e, _ in chosen]), dtype=np.float32),
         )
     return spaces, labels
 
@@ -424,14 +413,14 @@ def evaluate_models(
     models = resolve_models(run.model_names, run.home, run.default_model)
     seconds: dict[str, float] = {}
     with CatalogStore(run.catalog_path) as catalog:
-        catalog_ids = set(catalog.content_hashes())
+        shelf = IndexShelf(catalog, run.home, settings.text_max_chars, run.index_dir, log)
+        catalog_ids = set(shelf.catalog_hashes)
         sets = [held_out_set(run.pairs_dir)] if has_pairs else []
         sets += [judged_folder_set(folder, catalog_ids) for folder in run.qrels_folders]
         log(
             f"evaluating {', '.join(m.label for m in models)} on {', '.join(s.title for s in sets)}"
         )
         encoders = {m.label: load_encoder(m.name, run.home) for m in models}
-        shelf = IndexShelf(catalog, run.home, settings.text_max_chars, run.index_dir, log)
         retrieval = {}
         for judged in sets:
             tick = time.perf_counter()
@@ -442,19 +431,18 @@ def evaluate_models(
         spaces = None
         labels: list[str] = []
         if has_pairs:
+            corpus = load_corpus(Path(run.pairs_dir) / "corpus.jsonl")
             # the eval split is the reference's (1% of the episodes: few queries); the test
             # split's many batches give the steadier number
             for split in ("dev", "test"):
                 tick = time.perf_counter()
                 log(f"in-batch re-ranking on the {SPLIT_NAMES[split]} split")
-                table = in_batch_table(run.pairs_dir, split, models, encoders, settings)
+                table = in_batch_table(run.pairs_dir, corpus, split, models, encoders, settings)
                 if table:
                     in_batch[split] = table
                 seconds[f"in-batch {split}"] = round(time.perf_counter() - tick, 1)
             if settings.sample > 0:
-                spaces, labels = pca_sample(
-                    run.pairs_dir, sets[0].queries, models, encoders, settings
-                )
+                spaces, labels = pca_sample(corpus, sets[0].queries, models, encoders, settings)
         split_path = Path(run.pairs_dir) / "split.json"
         data = {
             "catalog": str(Path(run.catalog_path).resolve()),

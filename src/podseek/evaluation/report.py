@@ -192,9 +192,7 @@ def write_report(report: dict[str, Any], reports_dir: Path, run: str) -> Path:
     try:
         pictures: dict[str, str] = {}
         curves = {
-            f"{part['title']}": part["curves"]
-            for part in report["retrieval"].values()
-            if part["curves"]
+            part["title"]: part["curves"] for part in report["retrieval"].values() if part["curves"]
         }
         if curves:
             plot_recall_curves(curves, work / "recall-at-k.png")

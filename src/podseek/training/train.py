@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from podseek.errors import PodseekError
-from podseek.evaluation.beir import load_qrels, load_queries
+from podseek.evaluation.beir import load_corpus, load_qrels, load_queries
 from podseek.models.registry import BUILTINS, models_dir
 
 RECORD = "podseek-training.json"
@@ -89,16 +89,6 @@ class TrainReport:
         return {**asdict(self), "pairs_per_second": round(self.pairs_per_second, 2)}
 
 
-def read_corpus(pairs_dir: Path) -> dict[str, str]:
-    """``{episode id: encoder text}`` of every catalog episode (``pairs/corpus.jsonl``)."""
-    corpus: dict[str, str] = {}
-    with (Path(pairs_dir) / "corpus.jsonl").open(encoding="utf-8") as lines:
-        for line in lines:
-            row = json.loads(line)
-            corpus[row["_id"]] = row["text"]
-    return corpus
-
-
 def training_pairs(pairs_dir: Path, max_pairs: int | None, seed: int) -> list[tuple[str, str]]:
     """``(query text, episode text)`` of the train split, in a seeded order."""
     import random
@@ -111,7 +101,7 @@ def training_pairs(pairs_dir: Path, max_pairs: int | None, seed: int) -> list[tu
         )
     queries, _ = load_queries(pairs_dir / "queries.jsonl")
     qrels = load_qrels(pairs_dir / "qrels" / "train.tsv")
-    corpus = read_corpus(pairs_dir)
+    corpus = load_corpus(pairs_dir / "corpus.jsonl")
     pairs = [
         (queries[qid], corpus[doc])
         for qid, judged in sorted(qrels.items())
@@ -134,7 +124,11 @@ def mining_corpus(pairs_dir: Path) -> list[str]:
         path = Path(pairs_dir) / "qrels" / f"{split}.tsv"
         if path.is_file():
             held_out.update(doc for judged in load_qrels(path).values() for doc in judged)
-    return sorted(text for doc, text in read_corpus(pairs_dir).items() if doc not in held_out)
+    return sorted(
+        text
+        for doc, text in load_corpus(Path(pairs_dir) / "corpus.jsonl").items()
+        if doc not in held_out
+    )
 
 
 def base_model(base: str, home: Path) -> tuple[Any, str]:
