@@ -50,7 +50,7 @@ bench-quality: $(BIN)/.installed
 	$(BIN)/python benchmarks/zero_shot_quality.py --data $(DATA)
 
 bench-serve: $(BIN)/.installed
-	$(BIN)/python benchmarks/serve_load.py --home $(or $(PODSEEK_HOME),podseek-data) --data $(DATA)
+	$(BIN)/python benchmarks/serve_load.py --home $(or $(HOME100K),/tmp/podseek-bench/serve-100k) --scale 100000 --data $(DATA) $(if $(WORKERS),--workers $(WORKERS))
 
 bench-generate: $(BIN)/.installed
 	$(BIN)/python benchmarks/generation_throughput.py --data $(DATA) $(if $(N),--n $(N))

@@ -12,9 +12,20 @@ must pick the new version up without a failed request. The workspace's catalog k
 feed's episodes afterwards (`podseek ingest` of the same feed again changes nothing).
 
     python benchmarks/serve_load.py --home podseek-data --data ../shared/data
+
+``--scale N`` first builds a workspace of N episodes at ``--home`` (when it has none): the
+real Listen Notes + Taddy + Sommar episodes (~18k) encoded by the default encoder, then copies
+of them (ids ``<id>~<n>``, the same text, the original's vector plus noise: cosine ~0.9 to
+it) up to N, so that keyword search, filters and the vector index work on N real-looking
+rows without encoding N texts. ``podseek index`` in the swap phase then encodes only the new
+feed's episodes, as it would in production.
+
+The clients are asyncio connections speaking HTTP/1.1 keep-alive directly, so that the load
+generator takes little of the CPU it shares with the server.
 """
 
 import argparse
+import asyncio
 import os
 import random
 import re
@@ -23,11 +34,13 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
+import numpy as np
 
 FEED = Path(__file__).resolve().parent.parent / "tests" / "catalog" / "fixtures" / "show.xml"
 
@@ -48,43 +61,162 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_phase(
-    url: str, queries: list[str], clients: int, seconds: float, max_requests: int, during=None
-) -> dict[str, float]:
+# the workspace ---------------------------------------------------------------------------
+
+
+class CopyEncoder:
+    """Encodes a copy of a real episode as the original's vector plus noise (cosine ~0.9):
+    copies then sit near their original, as the episodes of one show do. It passes for the
+    real encoder (same name, fingerprint, dimension), so queries use that one."""
+
+    def __init__(self, real, vectors_by_text: dict[str, np.ndarray], seed: int = 0) -> None:
+        self.name = real.name
+        self.fingerprint = getattr(real, "fingerprint", real.name)
+        self.dimension = real.dimension
+        self.vectors_by_text = vectors_by_text
+        self.rng = np.random.default_rng(seed)
+
+    def encode_episodes(self, texts: Sequence[str], **_: object) -> np.ndarray:
+        base = np.stack([self.vectors_by_text[t] for t in texts])
+        noise = self.rng.normal(size=base.shape).astype(np.float32)
+        noise *= 0.45 / np.linalg.norm(noise, axis=1, keepdims=True)
+        vectors = base + noise
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    encode_queries = encode_episodes
+
+
+def build_workspace(home: Path, data: Path, size: int) -> None:
+    """A workspace of ``size`` episodes: the real ones encoded, then copies (see above)."""
+    from podseek.catalog.ingest import ingest
+    from podseek.catalog.sources.listennotes import ListenNotesSource
+    from podseek.catalog.sources.table import TableMapping, TableSource
+    from podseek.catalog.store import CatalogStore
+    from podseek.config import Settings
+    from podseek.index.episode_index import build_index
+    from podseek.index.lancedb_backend import AnnSettings, LanceDBBackend
+    from podseek.models.registry import load_encoder
+
+    settings = Settings(home=home)
+    ann = AnnSettings.from_settings(settings)
+    real_sources = [
+        ListenNotesSource(data / "listennotes-dec2017"),
+        TableSource(
+            data / "taddy-episodes-2023" / "podcastepisode.gz.parquet", TableMapping.load("taddy")
+        ),
+        TableSource(data / "sommar-i-p1" / "episodes.csv", TableMapping.load("sommar-i-p1")),
+    ]
+    home.mkdir(parents=True, exist_ok=True)
+    with CatalogStore(settings.catalog_path) as catalog:
+        if catalog.count() >= size:
+            return
+        print(f"# building a {size:,}-episode workspace in {home}", flush=True)
+        for source in real_sources:
+            ingest(catalog, source, progress=False)
+        originals = [e for e in catalog.iter_episodes() if "~" not in e.id]
+        encoder = load_encoder(settings.model, home, settings.query_engine)
+        report = build_index(catalog, encoder, settings.index_dir, settings.text_max_chars, ann)
+        print(f"# real episodes: {report.rows:,} ({report.encoded:,} encoded)", flush=True)
+
+        with catalog.write("copies") as batch:
+            for n in range(size - len(originals)):
+                original = originals[n % len(originals)]
+                copy = n // len(originals) + 1
+                batch.upsert(original.model_copy(update={"id": f"{original.id}~{copy}"}))
+        table = (
+            LanceDBBackend(settings.index_dir / "lancedb", report.table, encoder.dimension, ann)
+            ._table.search()
+            .select(["text", "vector"])
+            .limit(None)
+            .to_arrow()
+        )
+        vectors = table.column("vector").combine_chunks().flatten().to_numpy()
+        by_text = dict(
+            zip(
+                table.column("text").to_pylist(),
+                vectors.reshape(-1, encoder.dimension),
+                strict=True,
+            )
+        )
+        copies = CopyEncoder(encoder, by_text)
+        report = build_index(catalog, copies, settings.index_dir, settings.text_max_chars, ann)
+        print(
+            f"# workspace: {report.rows:,} episodes, vector index {report.vector_index}, "
+            f"{report.seconds:.0f} s for the copies",
+            flush=True,
+        )
+
+
+# the load --------------------------------------------------------------------------------
+
+
+async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> int:
+    """One GET on a kept-alive connection; the status code (the body is read and dropped)."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    length = next(
+        (
+            int(v)
+            for k, _, v in (h.partition(":") for h in lines[1:])
+            if k.lower() == "content-length"
+        ),
+        None,
+    )
+    if length is None:
+        raise ConnectionError("answer without Content-Length")
+    await reader.readexactly(length)
+    return status
+
+
+async def run_phase(
+    port: int,
+    queries: list[str],
+    clients: int,
+    seconds: float,
+    max_requests: int,
+    during: Callable[[], str] | None = None,
+) -> dict[str, object]:
+    """``clients`` connections, each sending its next query as soon as the last is answered,
+    for ``seconds``; with ``during``, it runs a third of the way in and the phase lasts until
+    it has returned and ``seconds / 3`` more."""
     latencies: list[float] = []
     statuses: dict[str, int] = {}
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
-    issued = iter(range(max_requests))
+    budget = iter(range(max_requests))
+    finished = asyncio.Event()
 
-    def client(n: int) -> None:
+    async def client(n: int) -> None:
         rng = random.Random(n)
-        with httpx.Client(base_url=url, timeout=30) as http:
-            while time.monotonic() < stop:
-                with lock:
-                    if next(issued, None) is None:
-                        return
-                query = rng.choice(queries)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while not finished.is_set() and next(budget, None) is not None:
+                path = "/api/search?" + urlencode({"q": rng.choice(queries), "k": 10})
                 started = time.perf_counter()
                 try:
-                    status = str(http.get("/api/search", params={"q": query, "k": 10}).status_code)
-                except httpx.HTTPError as error:
+                    status = str(await _get(reader, writer, path))
+                except (OSError, asyncio.IncompleteReadError, ConnectionError, ValueError) as error:
                     status = type(error).__name__
-                elapsed = time.perf_counter() - started
-                with lock:
-                    latencies.append(elapsed)
-                    statuses[status] = statuses.get(status, 0) + 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                latencies.append(time.perf_counter() - started)
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            writer.close()
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    async def clock() -> str | None:
+        if during is None:
+            await asyncio.sleep(seconds)
+            finished.set()
+            return None
+        await asyncio.sleep(seconds / 3)
+        side = await asyncio.to_thread(during)
+        await asyncio.sleep(seconds / 3)
+        finished.set()
+        return side
+
     started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    side = None
-    if during is not None:
-        time.sleep(seconds / 3)
-        side = during()
-    for thread in threads:
-        thread.join()
+    *_, side = await asyncio.gather(*(client(n) for n in range(clients)), clock())
     wall = time.monotonic() - started
     ordered = sorted(latencies)
     # a 4xx is the API refusing a bad request (a TREC description over the query limit is
@@ -92,6 +224,7 @@ def run_phase(
     errors = sum(n for status, n in statuses.items() if not status.startswith(("2", "4")))
     return {
         "requests": len(latencies),
+        "seconds": wall,
         "qps": len(latencies) / wall,
         "p50_ms": 1000 * statistics.median(ordered),
         "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
@@ -101,16 +234,25 @@ def run_phase(
     }
 
 
+def metric(url: str, name: str) -> float:
+    found = re.search(rf"^{name} (\S+)", httpx.get(url + "/metrics").text, re.M)
+    return float(found[1]) if found else float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=Path("podseek-data"))
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--scale", type=int, help="build a workspace of N episodes at --home")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--max-requests", type=int, default=20_000)
+    parser.add_argument("--max-requests", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--no-swap", action="store_true", help="skip the index-swap phase")
     args = parser.parse_args()
 
+    if args.scale:
+        build_workspace(args.home, args.data, args.scale)
     queries = topics(args.data / "trec-podcasts-topics")
     env = {**os.environ, "PODSEEK_HOME": str(args.home)}
     port = free_port()
@@ -120,7 +262,7 @@ def main() -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 300
         while True:
             try:
                 if httpx.get(url + "/readyz", timeout=2).status_code == 200:
@@ -130,32 +272,49 @@ def main() -> None:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("the server did not become ready")
             time.sleep(0.5)
+        episodes = httpx.get(url + "/readyz").json()["episodes"]
         httpx.get(url + "/api/search", params={"q": "warm up"})
 
         def swap() -> str:
             started = time.monotonic()
+            loads = metric(url, "podseek_index_loads")
             subprocess.run(
                 [*podseek, "ingest", "rss", str(FEED)], env=env, check=True, capture_output=True
             )
             subprocess.run([*podseek, "index"], env=env, check=True, capture_output=True)
-            return f"new index version written after {time.monotonic() - started:.1f} s"
+            written = time.monotonic() - started
+            while metric(url, "podseek_index_loads") <= loads:  # searches trigger the check
+                if time.monotonic() - started > 300:
+                    return f"new version written after {written:.1f} s, NOT picked up"
+                time.sleep(0.2)
+            return (
+                f"new version written after {written:.1f} s, "
+                f"served after {time.monotonic() - started:.1f} s"
+            )
 
+        phases = [("steady", None)] + ([] if args.no_swap else [("index swap", swap)])
         rows = []
-        for name, during in (("steady", None), ("index swap", swap)):
-            result = run_phase(url, queries, args.clients, args.seconds, args.max_requests, during)
+        for name, during in phases:
+            result = asyncio.run(
+                run_phase(port, queries, args.clients, args.seconds, args.max_requests, during)
+            )
             rows.append((name, result))
             print(f"# {name}: {result}", flush=True)
-        metrics = httpx.get(url + "/metrics").text
-        loads = re.search(r"^podseek_index_loads (\S+)", metrics, re.M)
-        hits = re.search(r"^podseek_query_cache_hits (\S+)", metrics, re.M)
-        misses = re.search(r"^podseek_query_cache_misses (\S+)", metrics, re.M)
+        cache = {
+            name: (
+                metric(url, f"podseek_{name}_cache_hits"),
+                metric(url, f"podseek_{name}_cache_misses"),
+            )
+            for name in ("query", "answer")
+        }
+        loads = metric(url, "podseek_index_loads")
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
 
     print(
-        f"\n{len(queries)} TREC podcast topic texts, {args.clients} clients, "
-        f"{args.seconds:g} s per phase, {args.workers} worker(s), loopback\n"
+        f"\n{episodes:,} episodes; {len(queries)} TREC podcast topic texts, {args.clients} "
+        f"clients, {args.seconds:g} s per phase, {args.workers} worker(s), loopback\n"
     )
     print("| phase | requests | QPS | p50 ms | p99 ms | errors |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -164,12 +323,12 @@ def main() -> None:
             f"| {name} | {r['requests']:,} | {r['qps']:.1f} | {r['p50_ms']:.1f} | "
             f"{r['p99_ms']:.1f} | {r['errors']} |"
         )
-    if loads and hits and misses:
-        share = float(hits[1]) / max(1.0, float(hits[1]) + float(misses[1]))
-        print(
-            f"\nindex versions loaded by the worker: {float(loads[1]):.0f}; "
-            f"query cache hits: {share:.0%}"
-        )
+    shares = ", ".join(
+        f"{name} cache {hits:,.0f} hits / {misses:,.0f} misses"
+        for name, (hits, misses) in cache.items()
+        if hits == hits
+    )
+    print(f"\nindex versions loaded: {loads:.0f}; since the last load (one worker's): {shares}")
 
 
 if __name__ == "__main__":

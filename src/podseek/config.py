@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(
         500, ge=1, description="Longest query the API accepts, in characters."
     )
+    answer_cache_size: int = Field(
+        4096,
+        ge=0,
+        description="Search answers a server worker keeps per index version (0: none).",
+    )
     max_k: int = Field(100, ge=1, description="Most results one API search may ask for.")
     request_timeout_s: float = Field(
         10.0, gt=0, description="Seconds a search request may take before the API gives up."

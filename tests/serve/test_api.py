@@ -132,6 +132,8 @@ def test_upsert_then_find_then_delete_then_gone(client: TestClient) -> None:
             "audio_url": "https://blue.example/whales.mp3",
         }
     ]
+    before = client.get("/api/search", params={"q": "whale songs", "k": 1}).json()
+    assert before["data"][0]["id"] != "api:whales"  # and this answer is now cached
     response = client.post("/api/episodes", json=new, headers=AUTH)
     assert response.status_code == 200, response.text
     assert response.json()["added"] == 1
@@ -142,6 +144,8 @@ def test_upsert_then_find_then_delete_then_gone(client: TestClient) -> None:
     assert client.delete("/api/episodes/api:whales", headers=AUTH).status_code == 204
     gone = client.get("/api/search", params={"q": "whale songs", "k": 5}).json()
     assert "api:whales" not in [r["id"] for r in gone["data"]]
+    cached_before_delete = client.get("/api/search", params={"q": "whale songs", "k": 1}).json()
+    assert cached_before_delete["data"][0]["id"] != "api:whales"
     assert client.get("/api/episodes/api:whales").status_code == 404
     assert client.delete("/api/episodes/api:whales", headers=AUTH).status_code == 404
 
@@ -172,6 +176,35 @@ def test_operations_routes(client: TestClient) -> None:
     assert "/api/search" in client.get("/openapi.json").json()["paths"]
 
 
+def cache_metric(client: TestClient, name: str) -> float:
+    line = next(
+        line for line in client.get("/metrics").text.splitlines() if line.startswith(name + " ")
+    )
+    return float(line.split()[-1])
+
+
+def test_a_repeated_search_is_answered_from_the_answer_cache(client: TestClient) -> None:
+    params = {"q": "sourdough bread starter", "k": 4, "mode": "semantic"}
+    first = client.get("/api/search", params=params)
+    hits = cache_metric(client, "podseek_answer_cache_hits")
+    misses = cache_metric(client, "podseek_answer_cache_misses")
+    second = client.get("/api/search", params=params)
+    assert second.status_code == 200 and second.content == first.content
+    assert second.headers["content-type"] == "application/json"
+    assert cache_metric(client, "podseek_answer_cache_hits") == hits + 1
+    other_k = client.get("/api/search", params={**params, "k": 2}).json()
+    assert other_k["count"] == 2  # another k is another answer
+    assert cache_metric(client, "podseek_answer_cache_misses") == misses + 1
+
+
+def test_the_answer_cache_can_be_turned_off(home: Path) -> None:
+    app = create_app(settings_for(home, answer_cache_size=0))
+    with TestClient(app) as client:
+        for _ in range(2):
+            assert client.get("/api/search", params={"q": "bread"}).json()["count"] >= 1
+        assert cache_metric(client, "podseek_answer_cache_hits") == 0
+
+
 def test_not_ready_without_an_index(tmp_path: Path) -> None:
     with TestClient(create_app(settings_for(tmp_path))) as client:
         assert client.get("/readyz").status_code == 503
@@ -185,6 +218,8 @@ def test_a_new_index_version_is_picked_up_without_failing_requests(home: Path) -
         service = app.state.service
         service.check_every_s = 0.0
         before = service.reloads
+        client.get("/api/search", params={"q": "bread"})
+        encoded = service.cache_counts()["query_misses"]
         # `podseek index` writes a new manifest (here: the same rows, a new updated_at)
         manifest = home / "index" / "manifest.json"
         data = json.loads(manifest.read_text())
@@ -198,6 +233,10 @@ def test_a_new_index_version_is_picked_up_without_failing_requests(home: Path) -
         assert service.reloads == before + 1
         statuses.add(client.get("/api/search", params={"q": "bread"}).status_code)
         assert statuses == {200}
+        # the new version answered the recent searches before it took over, and query
+        # vectors outlive index versions of the same model
+        assert service.cache_counts()["answer_hits"] >= 1
+        assert service.cache_counts()["query_misses"] == encoded
 
 
 SWEEP = [

@@ -95,6 +95,8 @@ class Searcher:
         encoder: must be the index's model (checked).
         depth: how many candidates each list contributes to hybrid fusion.
         fusion: how hybrid mode fuses the lists (see :mod:`podseek.search.fusion`).
+        queries: a query-vector cache of ``encoder`` to share (a server keeps one per model
+            across index versions); a new one by default.
     """
 
     def __init__(
@@ -103,11 +105,12 @@ class Searcher:
         encoder: Encoder,
         depth: int = 100,
         fusion: Fusion = Fusion.ADAPTIVE,
+        queries: QueryVectorCache | None = None,
     ) -> None:
         index.check_encoder(encoder)
         self.index = index
         self.backend = index.backend
-        self.queries = QueryVectorCache(encoder)
+        self.queries = queries if queries is not None else QueryVectorCache(encoder)
         self.depth = depth
         self.fusion = Fusion(fusion)
 

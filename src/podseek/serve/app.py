@@ -31,6 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from podseek.catalog.cleaning import parse_datetime
 from podseek.catalog.episode import Episode
@@ -39,7 +40,7 @@ from podseek.errors import PodseekError
 from podseek.index.base import SearchFilters
 from podseek.search.engine import SearchMode, SearchResults
 from podseek.serve.metrics import Metrics
-from podseek.serve.service import API_SOURCE, SearchService
+from podseek.serve.service import API_SOURCE, Loaded, SearchService
 
 log = logging.getLogger("podseek.serve")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -66,6 +67,36 @@ def _date(value: str | None, name: str) -> Any:
     return parsed
 
 
+class RequestMetrics:
+    """Counts every request and times it, by route template and status (pure ASGI: Starlette's
+    ``BaseHTTPMiddleware`` costs a task and a stream per request, a third of a cached search)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            self.metrics.requests.labels(template, method, str(status)).inc()
+            self.metrics.latency.labels(template, method).observe(time.perf_counter() - started)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """One worker's app: loads the index at start-up and serves until stopped."""
     settings = settings or get_settings()
@@ -89,19 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = service
     app.state.metrics = metrics
 
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = request.scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            metrics.requests.labels(template, request.method, str(status)).inc()
-            metrics.latency.labels(template, request.method).observe(time.perf_counter() - started)
+    app.add_middleware(RequestMetrics, metrics=metrics)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -111,13 +130,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def podseek_error(request: Request, error: PodseekError) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=400)
 
-    def searcher_or_503() -> Any:
+    def loaded_or_503() -> Loaded:
         try:
-            return service.searcher()
+            return service.current()
         except PodseekError as error:
             raise HTTPException(503, f"not ready: {error}") from error
 
-    @app.get("/api/search", response_model=SearchResults, tags=["search"])
+    @app.get(
+        "/api/search",
+        response_model=SearchResults,
+        response_class=JSONResponse,
+        tags=["search"],
+    )
     async def search(
         q: Annotated[
             str,
@@ -138,7 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         before: Annotated[str | None, Query(max_length=40, description="YYYY-MM-DD")] = None,
         min_duration: Annotated[int | None, Query(ge=0, le=10**7, description="Seconds.")] = None,
         max_duration: Annotated[int | None, Query(ge=0, le=10**7, description="Seconds.")] = None,
-    ) -> SearchResults:
+    ) -> Response:
         """Find episodes by what they are about."""
         query = q.strip()
         if not query:
@@ -154,20 +178,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         if min_duration is not None and max_duration is not None and min_duration > max_duration:
             raise HTTPException(422, "min_duration: must not be more than max_duration")
-        searcher = searcher_or_503()
-        try:
-            results = await asyncio.wait_for(
-                run_in_threadpool(searcher.search, query, k, mode, filters),
-                settings.request_timeout_s,
-            )
-        except TimeoutError as error:
-            raise HTTPException(
-                504, f"the search took longer than {settings.request_timeout_s:g} s"
-            ) from error
-        queries = searcher.queries
-        metrics.cache_hits.set(queries.hits)
-        metrics.cache_misses.set(queries.misses)
-        return results
+        loaded = loaded_or_503()
+        key = (query, k, SearchMode(mode), filters)
+        answer = loaded.answers.get(key)  # a repeated search: no thread, no serialising
+        if answer is None:
+            try:
+                answer = await asyncio.wait_for(
+                    run_in_threadpool(loaded.compute, key), settings.request_timeout_s
+                )
+            except TimeoutError as error:
+                raise HTTPException(
+                    504, f"the search took longer than {settings.request_timeout_s:g} s"
+                ) from error
+        return Response(answer, media_type="application/json")
 
     @app.get("/api/episodes/{episode_id:path}", tags=["episodes"])
     def get_episode(episode_id: str) -> dict[str, Any]:
@@ -208,7 +231,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             except ValidationError as error:
                 where = f"episode {number}" if isinstance(body, list) else "episode"
                 raise HTTPException(422, f"{where}: {_readable(list(error.errors()))}") from error
-        searcher_or_503()
+        loaded_or_503()
         counts = service.upsert(episodes)
         return {**counts, "ids": [e.id for e in episodes]}
 
@@ -220,7 +243,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     def delete_episode(episode_id: str) -> Response:
         """Remove an episode from the catalog and the index."""
-        searcher_or_503()
+        loaded_or_503()
         if not service.delete(episode_id):
             raise HTTPException(404, f"no episode with id {episode_id[:200]!r}")
         return Response(status_code=204)
@@ -253,6 +276,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if service.ready:
             metrics.index_episodes.set(service.searcher().index.manifest.rows)
         metrics.index_reloads.set(service.reloads)
+        metrics.set_caches(service.cache_counts())
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
     if (STATIC / "index.html").is_file():

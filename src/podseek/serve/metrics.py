@@ -1,4 +1,4 @@
-"""Prometheus metrics of one server worker: requests, latency, index size, query cache.
+"""Prometheus metrics of one server worker: requests, latency, index size, caches.
 
 Each app gets its own registry (tests create several apps in one process). With several
 workers each keeps its own counts, as Prometheus' client does outside multiprocess mode; a
@@ -45,6 +45,23 @@ class Metrics:
             "Queries the encoder had to encode.",
             registry=self.registry,
         )
+        self.answer_hits = Gauge(
+            "podseek_answer_cache_hits",
+            "Searches answered from the current index version's answer cache.",
+            registry=self.registry,
+        )
+        self.answer_misses = Gauge(
+            "podseek_answer_cache_misses",
+            "Searches the current index version had to run.",
+            registry=self.registry,
+        )
+
+    def set_caches(self, counts: dict[str, int]) -> None:
+        """Copy the service's cache counters (read when scraped, not on every request)."""
+        self.cache_hits.set(counts["query_hits"])
+        self.cache_misses.set(counts["query_misses"])
+        self.answer_hits.set(counts["answer_hits"])
+        self.answer_misses.set(counts["answer_misses"])
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

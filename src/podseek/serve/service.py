@@ -8,6 +8,14 @@ while the old one keeps answering, then swaps one reference. A request holds the
 started with, so no request fails during a swap; LanceDB keeps the versions an open reader
 uses.
 
+Two caches make repeated searches cheap (a catalog's traffic repeats: popular queries,
+shared links, a page reloaded). Query vectors are kept per model, so they outlive index
+versions built by that model. Answers (the JSON of a search, per query, k, mode and filters)
+are kept per index version, so a new version can never serve an old answer; before a new
+version takes over, the reload thread answers the previous version's most recent searches on
+it (at most 256, for at most 2 s), so a swap does not send a burst of uncached searches to
+the new version.
+
 Writes (``POST`` / ``DELETE /api/episodes``) go through the catalog and the same incremental
 ``build_index`` that ``podseek index`` runs, under a file lock so that workers and the command
 line never write the index at once; the writing worker swaps to the new version before it
@@ -18,30 +26,79 @@ import fcntl
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from podseek.catalog.episode import Episode
 from podseek.catalog.store import CatalogStore
 from podseek.config import Settings
 from podseek.errors import PodseekError
+from podseek.index.base import SearchFilters
 from podseek.index.episode_index import EpisodeIndex, build_index
 from podseek.models.base import Encoder
-from podseek.search.engine import Searcher
+from podseek.search.engine import QueryVectorCache, Searcher, SearchMode
 
 log = logging.getLogger("podseek.serve")
 
 API_SOURCE = "api"  # the catalog source of episodes written through the API
+WARM_ON_SWAP = 256  # recent searches a new index version answers before it takes over...
+WARM_SECONDS = 2.0  # ...within this time: a busy server must not stay on the old one long
+
+SearchKey = tuple[str, int, SearchMode, SearchFilters]  # what one answer depends on
+
+
+class AnswerCache:
+    """The most recent answers (JSON bytes) of one index version, least recently used out.
+    Shared by a worker's threads, hence the lock."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._answers: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable) -> bytes | None:
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is None:
+                self.misses += 1
+                return None
+            self._answers.move_to_end(key)
+            self.hits += 1
+            return answer
+
+    def put(self, key: Hashable, answer: bytes) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._answers[key] = answer
+            self._answers.move_to_end(key)
+            while len(self._answers) > self.size:
+                self._answers.popitem(last=False)
+
+    def recent(self, n: int) -> list[Hashable]:
+        """Up to ``n`` keys, most recently used first."""
+        with self._lock:
+            keys = list(reversed(self._answers))
+        return keys[:n]
 
 
 @dataclass(frozen=True)
 class Loaded:
-    """A searcher over one version of the index."""
+    """A searcher over one version of the index, with that version's answers."""
 
     searcher: Searcher
     signature: tuple[int, int]  # the manifest's (mtime_ns, size) when it was opened
+    answers: AnswerCache = field(default_factory=lambda: AnswerCache(0))
+
+    def compute(self, key: SearchKey) -> bytes:
+        """Run the search on this version and cache its answer."""
+        answer = self.searcher.search(*key).model_dump_json().encode()
+        self.answers.put(key, answer)
+        return answer
 
 
 def manifest_signature(index_dir: Path) -> tuple[int, int] | None:
@@ -60,6 +117,7 @@ class SearchService:
         self.check_every_s = check_every_s
         self._loaded: Loaded | None = None
         self._encoders: dict[str, Encoder] = {}
+        self._query_vectors: dict[str, QueryVectorCache] = {}
         self._reloading = threading.Lock()
         self._last_check = 0.0
         self.reloads = 0
@@ -71,8 +129,9 @@ class SearchService:
     def ready(self) -> bool:
         return self._loaded is not None
 
-    def load(self) -> Loaded:
-        """Open the index version the manifest names now (and its encoder, once per model)."""
+    def load(self, warm: int = 0) -> Loaded:
+        """Open the index version the manifest names now (and its encoder, once per model);
+        answer the previous version's ``warm`` most recent searches on it, then swap."""
         from podseek.index.lancedb_backend import AnnSettings
         from podseek.models.registry import load_encoder
 
@@ -86,17 +145,33 @@ class SearchService:
         key = f"{model.name}@{model.fingerprint}"
         if key not in self._encoders:
             self._encoders = {key: load_encoder(model.name, settings.home, settings.query_engine)}
+            self._query_vectors = {key: QueryVectorCache(self._encoders[key])}
         searcher = Searcher(
-            index, self._encoders[key], settings.hybrid_depth, settings.hybrid_fusion
+            index,
+            self._encoders[key],
+            settings.hybrid_depth,
+            settings.hybrid_fusion,
+            queries=self._query_vectors[key],
         )
         searcher.rank(["warm up"], k=1)  # first-call costs (exact-search vectors, sessions)
-        loaded = Loaded(searcher, signature)
+        loaded = Loaded(searcher, signature, AnswerCache(settings.answer_cache_size))
+        previous = self._loaded
+        deadline = time.monotonic() + WARM_SECONDS
+        if previous is not None and warm:
+            for recent in previous.answers.recent(warm):
+                if time.monotonic() > deadline:
+                    break
+                loaded.compute(recent)  # type: ignore[arg-type]
         self._loaded = loaded
         self.reloads += 1
         return loaded
 
     def searcher(self) -> Searcher:
         """The current searcher; starts a background reload when the manifest changed."""
+        return self.current().searcher
+
+    def current(self) -> Loaded:
+        """The current index version; starts a background reload when the manifest changed."""
         loaded = self._loaded
         now = time.monotonic()
         if now - self._last_check >= self.check_every_s:
@@ -106,7 +181,18 @@ class SearchService:
                 self._reload_in_background()  # a new version, or a first one since start-up
         if loaded is None:
             raise PodseekError(self.error or "the index is not loaded yet")
-        return loaded.searcher
+        return loaded
+
+    def cache_counts(self) -> dict[str, int]:
+        """Hits and misses of the query-vector cache and of the current version's answers."""
+        loaded = self._loaded
+        queries = next(iter(self._query_vectors.values()), None)
+        return {
+            "query_hits": queries.hits if queries else 0,
+            "query_misses": queries.misses if queries else 0,
+            "answer_hits": loaded.answers.hits if loaded else 0,
+            "answer_misses": loaded.answers.misses if loaded else 0,
+        }
 
     def _reload_in_background(self) -> None:
         if not self._reloading.acquire(blocking=False):
@@ -114,7 +200,7 @@ class SearchService:
 
         def run() -> None:
             try:
-                self.load()
+                self.load(warm=WARM_ON_SWAP)
                 log.info("index reloaded: %s", self._loaded and self._loaded.signature)
             except Exception as error:  # keep serving the version we have
                 self.error = str(error)
