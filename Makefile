@@ -13,12 +13,9 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $@
 
+# The whole recipe on the Listen Notes catalog with --quick settings, then the server.
 demo: $(BIN)/.installed
-	$(BIN)/podseek ingest listennotes $(DATA)/listennotes-dec2017
-	$(BIN)/podseek index
-	$(BIN)/podseek search --k 3 "we eat better during xmas holidays" \
-		"paying off the house before I retire" "an Weihnachten gesund essen"
-	$(BIN)/podseek serve
+	$(BIN)/podseek pipeline listennotes $(DATA)/listennotes-dec2017 --quick --serve
 
 # The browser tests drive Debian's Chromium (a Playwright browser download fails offline);
 # without it, or without root to install it, they skip and say why.
