@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -350,10 +351,10 @@ def run(
         records.write(stage.name, {"fingerprint": stage.fingerprint}, ".started")
         echo(f"{label}\n  $ {command}")
         started = time.monotonic()
-        code = subprocess.call([sys.executable, "-m", "podseek", *stage.args], env=env)
+        code = _run_child([sys.executable, "-m", "podseek", *stage.args], env)
         seconds = time.monotonic() - started
-        if code == 130:
-            raise KeyboardInterrupt
+        if code in (130, -signal.SIGINT):
+            raise Interrupted(stage.name)
         if code != 0:
             raise PodseekError(
                 f"stage {stage.name} failed (exit {code}) after {_duration(seconds)}; fix what "
@@ -375,6 +376,29 @@ def run(
         echo(f"  {stage.name} took {_duration(seconds)}")
         results.append(StageResult(stage.name, stage.summary, "ran", seconds, command))
     return results
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a stage: the stage stopped cleanly and resumes on the next run."""
+
+    def __init__(self, stage: str) -> None:
+        super().__init__(stage)
+        self.stage = stage
+
+
+def _run_child(argv: list[str], env: dict[str, str]) -> int:
+    """Run one stage; on Ctrl-C let it stop by itself (it got the signal too and saves what
+    it finished) rather than killing it mid-write."""
+    child = subprocess.Popen(argv, env=env)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        try:
+            child.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        return 130
 
 
 def _duration(seconds: float) -> str:

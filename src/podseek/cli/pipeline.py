@@ -47,7 +47,7 @@ def pipeline_command(
 ) -> None:
     """Ingest -> generate queries -> split -> train -> index with the tuned model -> evaluate
     (-> serve). Finished stages are skipped; an interrupted run resumes."""
-    from podseek.pipeline import PipelineOptions, plan, quick_summary, run, summary
+    from podseek.pipeline import Interrupted, PipelineOptions, plan, quick_summary, run, summary
 
     settings = get_settings()
     options = PipelineOptions(
@@ -68,7 +68,15 @@ def pipeline_command(
     typer.echo(f"podseek pipeline: {len(stages)} stages in {settings.home}")
     if quick:
         typer.echo(quick_summary())
-    results = run(stages, settings, force, echo=typer.echo)
+    try:
+        results = run(stages, settings, force, echo=typer.echo)
+    except Interrupted as stop:
+        typer.echo(
+            f"interrupted during the {stop.stage} stage: run the same command again to resume "
+            "(finished stages are kept)",
+            err=True,
+        )
+        raise typer.Exit(130) from None
     for line in summary(results, settings):
         typer.echo(line)
     if serve:
