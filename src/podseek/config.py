@@ -68,6 +68,29 @@ class Settings(BaseSettings):
     ann_refine_factor: int = Field(
         10, ge=1, description="ANN candidates re-ranked with full vectors, per result wanted."
     )
+    backend: Literal["lancedb", "milvus"] = Field(
+        "lancedb",
+        description="Where the index lives: 'lancedb' (a folder in the workspace, embedded) or "
+        "'milvus' (a Milvus server at milvus_uri; needs `pip install -e '.[milvus]'`).",
+    )
+    milvus_uri: str = Field(
+        "http://127.0.0.1:19530",
+        description="Address of the Milvus server the 'milvus' backend uses (a Milvus "
+        "standalone or cluster, or `milvus-lite server --data-dir DIR`). `podseek settings` "
+        "shows it: put credentials in milvus_token, not here.",
+    )
+    milvus_token: SecretStr | None = Field(
+        None,
+        description="Token for the Milvus server: 'user:password' or an API key; unset for a "
+        "server without authentication. Never logged.",
+    )
+    milvus_collection: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,200}$",
+        description="Name prefix of the index's Milvus collections (letters, digits, '_'); "
+        "unset, a collection is named after the index table (episodes_<hash>). Set it to "
+        "keep two workspaces that share one Milvus server apart.",
+    )
     hybrid_depth: int = Field(
         100, ge=1, description="Candidates each of semantic and keyword search give to fusion."
     )

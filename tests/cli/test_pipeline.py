@@ -109,6 +109,8 @@ def test_ctrl_c_stops_a_stage_and_the_next_run_resumes_it(home: Path, shared_dat
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # Ctrl-C reaches the pipeline and its stage, as in a terminal
+        # a shell's background job ignores SIGINT and passes that on: undo it, as a terminal has
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert run.stdout is not None
     for line in run.stdout:

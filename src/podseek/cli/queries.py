@@ -84,7 +84,9 @@ def generate_command(
     settings = get_settings()
     options: dict[str, Any] = {}
     if generator == "gemma-270m":
-        options = {"models_dir": settings.home / "models", "batch_size": batch_size}
+        # --batch is the checkpoint; the engine keeps its own forward batch (8 measured
+        # faster than 16 with transformers: the longest sample holds up the others)
+        options = {"models_dir": settings.home / "models"}
         if engine:
             options["engine"] = engine
     elif engine:
