@@ -70,14 +70,18 @@ class Settings(BaseSettings):
     )
     backend: Literal["lancedb", "milvus"] = Field(
         "lancedb",
-        description="Where the index lives: 'lancedb' (a folder in the workspace, embedded) or "
-        "'milvus' (a Milvus server at milvus_uri; needs `pip install -e '.[milvus]'`).",
+        description="Where `podseek index` builds the index: 'lancedb' (a folder in the "
+        "workspace, embedded) or 'milvus' (a Milvus server at milvus_uri; needs `pip install "
+        "-e '.[milvus]'`). Another backend than the index's is a rebuild there; left unset, an "
+        "index stays where it is. Searches read the backend the index's manifest names; "
+        "`podseek migrate --to` moves an index without encoding it again.",
     )
     milvus_uri: str = Field(
         "http://127.0.0.1:19530",
         description="Address of the Milvus server the 'milvus' backend uses (a Milvus "
         "standalone or cluster, or `milvus-lite server --data-dir DIR`). `podseek settings` "
-        "shows it: put credentials in milvus_token, not here.",
+        "shows it: put credentials in milvus_token, not here. Unset, an index already in "
+        "Milvus is opened on the server its manifest names.",
     )
     milvus_token: SecretStr | None = Field(
         None,

@@ -168,3 +168,37 @@ def test_the_tuned_model_indexes_searches_and_serves_by_name(workspace: Settings
     with TestClient(create_app()) as client:
         answer = client.get("/api/search", params={"q": episode.episode_title, "mode": "semantic"})
         assert answer.status_code == 200 and answer.json()["data"][0]["id"] == episode.id
+
+
+def test_evaluate_reuses_the_workspace_index_in_milvus(
+    workspace: Settings, trained: dict[str, Path], milvus_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the workspace index on a Milvus server, the catalog's retrieval searches it there
+    (no evaluation index is built) and scores as a LanceDB index does."""
+    import shutil
+    import uuid
+
+    def evaluate(name: str) -> dict:
+        result = run(
+            "evaluate", "--models", "tuned", "--modes", "semantic,hybrid", "--qrels",
+            str(trained["beir"]), "--run", name, "--sample", "0", "--json",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "indexed" not in result.stderr or name.startswith("lancedb")
+        return json.loads(result.stdout)["retrieval"]["handwritten"]["rows"]
+
+    on_lancedb = evaluate(f"lancedb-{uuid.uuid4().hex[:6]}")
+    monkeypatch.setenv("PODSEEK_BACKEND", "milvus")
+    monkeypatch.setenv("PODSEEK_MILVUS_URI", milvus_uri)
+    monkeypatch.setenv("PODSEEK_MILVUS_COLLECTION", f"t{uuid.uuid4().hex[:10]}")
+    get_settings.cache_clear()
+    indexed = run("index", "--model", "tuned", "--json")
+    assert indexed.exit_code == 0, indexed.output
+    assert json.loads(indexed.stdout)["backend"] == f"milvus at {milvus_uri}"
+    shutil.rmtree(workspace.home / "evaluation" / "catalog", ignore_errors=True)
+
+    on_milvus = evaluate(f"milvus-{uuid.uuid4().hex[:6]}")
+    assert not (workspace.home / "evaluation" / "catalog").exists()  # the workspace index
+    for row in ("tuned / semantic", "tuned / hybrid"):
+        for metric in ("recall@10", "mrr@10", "ndcg@10"):
+            assert on_milvus[row][metric] == pytest.approx(on_lancedb[row][metric]), (row, metric)

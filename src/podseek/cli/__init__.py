@@ -3,6 +3,7 @@
 from podseek.cli import (  # noqa: F401  (each module registers its commands)
     catalog,
     evaluate,
+    migrate,
     pipeline,
     queries,
     search,

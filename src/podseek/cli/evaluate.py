@@ -53,6 +53,7 @@ def evaluate_command(
     """Measure the models on the held-out split and on judged queries; write a report."""
     from podseek.evaluation.evaluate import EvaluateSettings, EvaluationRun, evaluate_models
     from podseek.evaluation.report import default_run_name, report_folder, write_report
+    from podseek.index.backends import BackendOptions
     from podseek.search.engine import SearchMode
     from podseek.search.fusion import Fusion
 
@@ -76,6 +77,7 @@ def evaluate_command(
             default_model=settings.model,
             qrels_folders=list(qrels or []),
             model_names=_names(models, "--models"),
+            backend=BackendOptions.from_settings(settings),
         ),
         EvaluateSettings(
             modes=tuple(dict.fromkeys(chosen_modes)),

@@ -11,6 +11,7 @@ from podseek.catalog.cleaning import parse_datetime
 from podseek.cli.common import JsonOption, _print_json, _store, app, user_errors
 from podseek.config import get_settings
 from podseek.errors import PodseekError
+from podseek.index.backends import BackendOptions
 from podseek.index.base import SearchFilters
 from podseek.index.lancedb_backend import AnnSettings
 from podseek.search.engine import SearchMode, SearchResults
@@ -58,12 +59,14 @@ def index_command(
     batch_size: Annotated[int, typer.Option("--batch", min=1, help="Encoder batch size.")] = 32,
     as_json: JsonOption = False,
 ) -> None:
-    """Encode the catalog into the search index; only new or changed episodes are encoded."""
-    from podseek.index.episode_index import build_index
+    """Encode the catalog into the search index; only new or changed episodes are encoded.
+
+    The index goes to PODSEEK_BACKEND (lancedb or milvus); unset, it stays where it is."""
+    from podseek.index.episode_index import build_index, write_lock
     from podseek.models.registry import load_encoder
 
     settings = get_settings()
-    with _store(settings) as catalog:
+    with _store(settings) as catalog, write_lock(settings.index_dir):
         if catalog.count() == 0:
             raise PodseekError(
                 f"the catalog at {settings.catalog_path} is empty; run `podseek ingest` first"
@@ -76,6 +79,7 @@ def index_command(
             settings.text_max_chars,
             AnnSettings.from_settings(settings),
             batch_size=batch_size,
+            backend=BackendOptions.from_settings(settings),
         )
         if hasattr(encoder, "prepare_queries"):
             encoder.prepare_queries()  # the first search must not wait for an export
@@ -83,12 +87,12 @@ def index_command(
         _print_json(report.to_dict())
         return
     action = "built" if report.rebuilt else "updated"
+    size = f"{report.size_bytes / 1e6:,.1f} MB, " if report.size_bytes else ""
     typer.echo(
-        f"index {action} with {report.model}: {report.rows:,} episodes "
+        f"index {action} in {report.backend} with {report.model}: {report.rows:,} episodes "
         f"({report.encoded:,} encoded at {report.episodes_per_second:,.1f}/s, "
         f"{report.removed:,} removed, {report.unchanged:,} unchanged), "
-        f"{report.vector_index} vector search, {report.size_bytes / 1e6:,.1f} MB, "
-        f"{report.seconds:,.1f} s"
+        f"{report.vector_index} vector search, {size}{report.seconds:,.1f} s"
     )
 
 
@@ -154,7 +158,11 @@ def search_command(
         min_duration=min_duration,
         max_duration=max_duration,
     )
-    index = EpisodeIndex(settings.index_dir, AnnSettings.from_settings(settings))
+    index = EpisodeIndex(
+        settings.index_dir,
+        AnnSettings.from_settings(settings),
+        BackendOptions.from_settings(settings),
+    )
     built_with = index.manifest.model.name
     if model is not None and model != built_with:
         raise PodseekError(

@@ -15,9 +15,10 @@ each for every model x mode (keyword search does not depend on the model: one ro
 per-language breakdown. Every metric is ranx's (:mod:`podseek.evaluation.metrics`).
 
 Evaluation indexes are built under ``<workspace>/evaluation/`` and brought up to date
-incrementally (a rerun with the same models only searches). Queries are encoded by the model
-itself in float32 (not the int8 query engine; ``benchmarks/query_engines.py`` measures that
-difference).
+incrementally (a rerun with the same models only searches); they are scratch indexes and
+always LanceDB. The workspace's own index is reused wherever it lives (LanceDB or Milvus).
+Queries are encoded by the model itself in float32 (not the int8 query engine;
+``benchmarks/query_engines.py`` measures that difference).
 """
 
 import json
@@ -44,6 +45,7 @@ from podseek.evaluation.metrics import (
     recall_curve,
     score_runs,
 )
+from podseek.index.backends import BackendOptions
 from podseek.index.episode_index import EpisodeIndex, build_index, model_info, read_manifest
 from podseek.models.base import Encoder
 from podseek.models.registry import BUILTINS, load_encoder, models_dir
@@ -176,8 +178,10 @@ class IndexShelf:
         text_max_chars: int,
         workspace_index: Path,
         log: Callable[[str], None],
+        backend: BackendOptions | None = None,
     ) -> None:
         self.catalog = catalog
+        self.backend = backend  # how to reach the workspace index's Milvus server, if any
         self.root = Path(home) / "evaluation"
         self.text_max_chars = text_max_chars
         self.workspace_index = Path(workspace_index)
@@ -198,10 +202,17 @@ class IndexShelf:
         """The index of ``corpus`` for ``encoder``; the workspace's own index when it already
         holds exactly this catalog with this model (no second encoding of the catalog)."""
         if corpus == "catalog" and self._workspace_index_matches(encoder):
-            return EpisodeIndex(self.workspace_index)
+            return EpisodeIndex(self.workspace_index, backend=self.backend)
         folder = self.root / corpus / f"index-{_slug(encoder.name)}"
         started = time.perf_counter()
-        report = build_index(source, encoder, folder, self.text_max_chars, progress=False)
+        report = build_index(
+            source,
+            encoder,
+            folder,
+            self.text_max_chars,
+            progress=False,
+            backend=BackendOptions(kind="lancedb"),
+        )
         if report.encoded:
             self.log(
                 f"  indexed {report.encoded:,} {corpus} episodes with {encoder.name} "
@@ -215,7 +226,7 @@ class IndexShelf:
             return False
         if (manifest.text.recipe, manifest.text.max_chars) != (TEXT_RECIPE, self.text_max_chars):
             return False
-        index = EpisodeIndex(self.workspace_index)
+        index = EpisodeIndex(self.workspace_index, backend=self.backend)
         try:
             return index.backend.content_hashes() == self.catalog_hashes
         finally:
@@ -393,6 +404,7 @@ class EvaluationRun:
     default_model: str
     qrels_folders: list[Path] = field(default_factory=list)
     model_names: list[str] | None = None
+    backend: BackendOptions | None = None  # the Milvus server of the workspace index, if any
 
 
 def evaluate_models(
@@ -413,7 +425,9 @@ def evaluate_models(
     models = resolve_models(run.model_names, run.home, run.default_model)
     seconds: dict[str, float] = {}
     with CatalogStore(run.catalog_path) as catalog:
-        shelf = IndexShelf(catalog, run.home, settings.text_max_chars, run.index_dir, log)
+        shelf = IndexShelf(
+            catalog, run.home, settings.text_max_chars, run.index_dir, log, run.backend
+        )
         catalog_ids = set(shelf.catalog_hashes)
         sets = [held_out_set(run.pairs_dir)] if has_pairs else []
         sets += [judged_folder_set(folder, catalog_ids) for folder in run.qrels_folders]

@@ -6,17 +6,66 @@ building and opening an index make the same choice.
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import SecretStr
 
 from podseek.errors import PodseekError
 from podseek.index.lancedb_backend import AnnSettings, LanceDBBackend
-from podseek.index.milvus_backend import MilvusBackend  # imports pymilvus only when used
+from podseek.index.milvus_backend import MilvusBackend, redact  # pymilvus only when used
+
+if TYPE_CHECKING:
+    from podseek.config import Settings
 
 LANCEDB_FOLDER = "lancedb"  # the LanceDB database, inside the index folder
+DEFAULT_MILVUS_URI = "http://127.0.0.1:19530"
+BACKENDS = ("lancedb", "milvus")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+BackendKind = Literal["lancedb", "milvus"]
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Which backend to build an index in, and how to reach a Milvus server.
+
+    ``None`` means "not set": ``kind=None`` keeps an existing index in the backend its
+    manifest names (LanceDB for a new one), so that `podseek index` after `podseek migrate`
+    does not move the index back; ``uri=None`` lets an index whose manifest names a Milvus
+    server open on that server. The token is never shown (``repr`` leaves it out).
+    """
+
+    kind: BackendKind | None = None
+    uri: str | None = None
+    token: SecretStr | None = field(default=None, repr=False)
+    collection: str | None = None  # name prefix of the Milvus collections
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "BackendOptions":
+        """``PODSEEK_BACKEND`` and ``PODSEEK_MILVUS_*``; a setting left at its default is
+        "not set" (an index keeps its backend and server)."""
+        chosen = settings.model_fields_set
+        return cls(
+            kind=settings.backend if "backend" in chosen else None,
+            uri=settings.milvus_uri if "milvus_uri" in chosen else None,
+            token=settings.milvus_token,
+            collection=settings.milvus_collection,
+        )
+
+    def to(self, kind: BackendKind) -> "BackendOptions":
+        """The same options, with the backend chosen."""
+        return replace(self, kind=kind)
+
+    @property
+    def milvus_uri(self) -> str:
+        return self.uri or DEFAULT_MILVUS_URI
+
+    def describe(self) -> str:
+        """``lancedb``, or ``milvus at URI`` with any password masked (for messages)."""
+        kind = self.kind or "lancedb"
+        return f"milvus at {redact(self.milvus_uri)}" if kind == "milvus" else kind
 
 
 def milvus_collection_name(table: str, prefix: str | None = None) -> str:
@@ -32,6 +81,15 @@ def milvus_collection_name(table: str, prefix: str | None = None) -> str:
             "not starting with a digit, at most 255 characters)"
         )
     return name
+
+
+def milvus_prefix(collection: str | None, table: str) -> str | None:
+    """The prefix that :func:`milvus_collection_name` put in front of ``table``, if any."""
+    if collection is None or collection == table:
+        return None
+    if not collection.endswith(f"_{table}"):
+        raise PodseekError(f"Milvus collection {collection!r} does not hold index table {table!r}")
+    return collection.removesuffix(f"_{table}")
 
 
 def milvus_siblings(prefix: str | None = None) -> str:

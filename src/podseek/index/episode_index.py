@@ -1,7 +1,9 @@
 """The index stage: catalog + encoder -> a searchable index in the workspace, kept in step.
 
 The index folder holds ``manifest.json`` (which model and text recipe built the index, which
-table is current) and a LanceDB database. Writes are safe to interrupt:
+table is current, and which backend holds it) and, for the LanceDB backend, the LanceDB
+database; the Milvus backend keeps the table as a collection on a Milvus server. Writes are
+safe to interrupt:
 
 - An update with the same model and recipe encodes only records whose content hash changed
   (new or edited) and deletes records gone from the catalog; a rerun after a crash picks up
@@ -9,13 +11,18 @@ table is current) and a LanceDB database. Writes are safe to interrupt:
 - A different model or recipe builds a new table beside the current one; the manifest is
   switched to it (atomic rename) only when it is complete, and the old table is then
   dropped. Until then, searches keep using the old table.
+- A different backend (or Milvus server, or collection prefix) is a rebuild in the same way;
+  the table in the old backend is left as it was (``podseek migrate`` copies an index from
+  one backend to the other without encoding it again).
 """
 
+import fcntl
 import hashlib
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -28,11 +35,19 @@ from tqdm import tqdm
 from podseek.catalog.episode import TEXT_RECIPE, episode_text
 from podseek.catalog.store import CatalogStore
 from podseek.errors import PodseekError
+from podseek.index.backends import (
+    BackendOptions,
+    milvus_collection_name,
+    milvus_prefix,
+    open_backend,
+)
 from podseek.index.base import IndexRow
 from podseek.index.lancedb_backend import AnnSettings, LanceDBBackend
+from podseek.index.milvus_backend import MilvusBackend, redact
 from podseek.models.base import Encoder
 
 MANIFEST = "manifest.json"
+WRITE_LOCK = ".write.lock"
 FORMAT_VERSION = 1
 
 
@@ -52,6 +67,8 @@ class IndexManifest(BaseModel):
 
     format: int = FORMAT_VERSION
     backend: str = "lancedb"
+    uri: str | None = None  # the Milvus server, any password masked; never the token
+    collection: str | None = None  # the Milvus collection that holds the table
     table: str
     model: ModelInfo
     text: TextInfo
@@ -63,12 +80,12 @@ class IndexManifest(BaseModel):
     versions: dict[str, str] = {}
 
 
-def _now() -> str:
+def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _versions() -> dict[str, str]:
-    names = ("podseek", "lancedb", "sentence-transformers", "torch")
+def package_versions() -> dict[str, str]:
+    names = ("podseek", "lancedb", "pymilvus", "sentence-transformers", "torch")
     found = {}
     for name in names:
         try:
@@ -91,6 +108,79 @@ def _table_name(model: ModelInfo, text: TextInfo) -> str:
     return "episodes_" + hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
+def index_record(model: ModelInfo, text: TextInfo) -> dict[str, str]:
+    """What built a table, as a Milvus collection keeps it (opening with another is refused)."""
+    return {
+        "model": model.name,
+        "fingerprint": model.fingerprint,
+        "text_recipe": text.recipe,
+        "text_max_chars": str(text.max_chars),
+    }
+
+
+Backend = LanceDBBackend | MilvusBackend
+
+
+def open_table(
+    folder: Path,
+    table: str,
+    model: ModelInfo,
+    text: TextInfo,
+    options: BackendOptions,
+    ann: AnnSettings | None = None,
+) -> Backend:
+    """Open (or create) index table ``table`` in the backend ``options`` choose."""
+    return open_backend(
+        options.kind or "lancedb",
+        folder=folder,
+        table=table,
+        dimension=model.dimension,
+        ann=ann,
+        milvus_uri=options.milvus_uri,
+        milvus_token=options.token,
+        milvus_collection=options.collection,
+        record=index_record(model, text),
+    )
+
+
+def _known_uri(uri: str | None) -> str | None:
+    """A manifest's server address, unless its password was masked when it was written."""
+    return uri if uri and "***@" not in uri else None
+
+
+def manifest_options(manifest: IndexManifest, options: BackendOptions) -> BackendOptions:
+    """Where the manifest's table lives: its backend, collection and server, not the current
+    ``backend`` setting; the server's address and token come from ``options`` when set."""
+    if manifest.backend != "milvus":
+        return BackendOptions(kind=manifest.backend)  # type: ignore[arg-type]
+    return BackendOptions(
+        kind="milvus",
+        uri=options.uri or _known_uri(manifest.uri),
+        token=options.token,
+        collection=milvus_prefix(manifest.collection, manifest.table),
+    )
+
+
+def location(options: BackendOptions, table: str) -> tuple[str, str | None, str | None]:
+    """``(backend, server, collection)`` as the manifest records them."""
+    if options.kind != "milvus":
+        return options.kind or "lancedb", None, None
+    return "milvus", redact(options.milvus_uri), milvus_collection_name(table, options.collection)
+
+
+@contextmanager
+def write_lock(folder: Path) -> Iterator[None]:
+    """One writer of the index in ``folder`` at a time, across processes."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / WRITE_LOCK).open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def read_manifest(folder: Path) -> IndexManifest | None:
     path = Path(folder) / MANIFEST
     if not path.exists():
@@ -101,7 +191,8 @@ def read_manifest(folder: Path) -> IndexManifest | None:
         raise PodseekError(f"{path}: unreadable index manifest ({error}); rebuild it") from error
 
 
-def _write_manifest(folder: Path, manifest: IndexManifest) -> None:
+def write_manifest(folder: Path, manifest: IndexManifest) -> None:
+    """Replace the manifest in one rename: a reader sees the old one or the new one."""
     path = folder / MANIFEST
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
@@ -123,6 +214,7 @@ class IndexReport:
     encode_seconds: float
     seconds: float
     size_bytes: int
+    backend: str = "lancedb"  # where the index lives: "lancedb" or "milvus at URI"
 
     @property
     def episodes_per_second(self) -> float:
@@ -150,6 +242,7 @@ def build_index(
     chunk_size: int = 512,
     batch_size: int = 32,
     progress: bool | None = None,
+    backend: BackendOptions | None = None,
 ) -> IndexReport:
     """Bring the index in ``folder`` in step with ``catalog``, encoding with ``encoder``.
 
@@ -162,6 +255,9 @@ def build_index(
         chunk_size: records encoded and committed together (what a crash can lose).
         batch_size: the encoder's batch size.
         progress: show a progress bar; ``None`` shows one only on a terminal.
+        backend: where the index lives; unset (the default), an existing index stays in
+            its backend and a new one goes to LanceDB. Another backend than the manifest's
+            is a rebuild there.
     """
     started = time.perf_counter()
     folder = Path(folder)
@@ -170,74 +266,104 @@ def build_index(
     text = TextInfo(recipe=TEXT_RECIPE, max_chars=text_max_chars)
     table = _table_name(model, text)
     current = read_manifest(folder)
-    rebuilt = current is None or current.table != table
-
-    backend = LanceDBBackend(folder / "lancedb", table, model.dimension, ann)
-    wanted = catalog.content_hashes()
-    stored = backend.content_hashes()
-    to_encode = sorted(i for i, h in wanted.items() if stored.get(i) != h)
-    to_remove = [i for i in stored if i not in wanted]
-
-    encode_seconds = 0.0
-    bar = tqdm(
-        total=len(to_encode),
-        desc=f"index ({encoder.name})",
-        unit=" episodes",
-        disable=None if progress is None else not progress,
-        leave=False,
+    options = backend or BackendOptions()
+    kind = options.kind or (current.backend if current else "lancedb")
+    if current is not None and kind == current.backend == "milvus" and options.uri is None:
+        options = replace(options, uri=_known_uri(current.uri))  # stay on the same server
+    options = options.to(kind)  # type: ignore[arg-type]
+    where = location(options, table)
+    rebuilt = (
+        current is None
+        or current.table != table
+        or (current.backend, current.uri, current.collection) != where
     )
-    with bar:
-        for chunk in _chunks(to_encode, chunk_size):
-            episodes = catalog.get_many(chunk)
-            texts = [episode_text(episodes[i], text_max_chars) for i in chunk]
-            tick = time.perf_counter()
-            vectors = encoder.encode_episodes(texts, batch_size=batch_size)
-            encode_seconds += time.perf_counter() - tick
-            backend.upsert(
-                [
-                    IndexRow(episodes[i], t, wanted[i], np.asarray(v))
-                    for i, t, v in zip(chunk, texts, vectors, strict=True)
-                ]
-            )
-            bar.update(len(chunk))
-    backend.delete(to_remove)
-    built = backend.optimize() if (to_encode or to_remove or rebuilt) else {}
-    rows = backend.count()
-    vector_index = built.get("vector_index") or (current.vector_index if current else "exact")
 
-    now = _now()
-    manifest = IndexManifest(
-        table=table,
-        model=model,
-        text=text,
-        rows=rows,
-        vector_index=vector_index,
-        built_at=now if rebuilt or current is None else current.built_at,
-        updated_at=now,
-        versions=_versions(),
-    )
-    _write_manifest(folder, manifest)
-    if rebuilt:
-        backend.drop_other_tables()
-    return IndexReport(
-        model=encoder.name,
-        table=table,
-        rebuilt=rebuilt,
-        encoded=len(to_encode),
-        removed=len(to_remove),
-        unchanged=len(wanted) - len(to_encode),
-        rows=rows,
-        vector_index=vector_index,
-        encode_seconds=encode_seconds,
-        seconds=time.perf_counter() - started,
-        size_bytes=backend.size_bytes(),
-    )
+    store = open_table(folder, table, model, text, options, ann)
+    try:
+        wanted = catalog.content_hashes()
+        stored = store.content_hashes()
+        to_encode = sorted(i for i, h in wanted.items() if stored.get(i) != h)
+        to_remove = [i for i in stored if i not in wanted]
+
+        encode_seconds = 0.0
+        bar = tqdm(
+            total=len(to_encode),
+            desc=f"index ({encoder.name})",
+            unit=" episodes",
+            disable=None if progress is None else not progress,
+            leave=False,
+        )
+        with bar:
+            for chunk in _chunks(to_encode, chunk_size):
+                episodes = catalog.get_many(chunk)
+                texts = [episode_text(episodes[i], text_max_chars) for i in chunk]
+                tick = time.perf_counter()
+                vectors = encoder.encode_episodes(texts, batch_size=batch_size)
+                encode_seconds += time.perf_counter() - tick
+                store.upsert(
+                    [
+                        IndexRow(episodes[i], t, wanted[i], np.asarray(v))
+                        for i, t, v in zip(chunk, texts, vectors, strict=True)
+                    ]
+                )
+                bar.update(len(chunk))
+        store.delete(to_remove)
+        built = store.optimize() if (to_encode or to_remove or rebuilt) else {}
+        rows = store.count()
+        vector_index = built.get("vector_index") or (current.vector_index if current else "exact")
+
+        now = now_iso()
+        manifest = IndexManifest(
+            backend=where[0],
+            uri=where[1],
+            collection=where[2],
+            table=table,
+            model=model,
+            text=text,
+            rows=rows,
+            vector_index=vector_index,
+            built_at=now if rebuilt or current is None else current.built_at,
+            updated_at=now,
+            versions=package_versions(),
+        )
+        write_manifest(folder, manifest)
+        if rebuilt:
+            store.drop_other_tables()
+        return IndexReport(
+            model=encoder.name,
+            table=table,
+            rebuilt=rebuilt,
+            encoded=len(to_encode),
+            removed=len(to_remove),
+            unchanged=len(wanted) - len(to_encode),
+            rows=rows,
+            vector_index=vector_index,
+            encode_seconds=encode_seconds,
+            seconds=time.perf_counter() - started,
+            size_bytes=store.size_bytes(),
+            backend=options.describe(),
+        )
+    finally:
+        store.close()
 
 
 class EpisodeIndex:
-    """A built index, opened for searching: its manifest and its backend."""
+    """A built index, opened for searching: its manifest and the backend the manifest names.
 
-    def __init__(self, folder: Path, ann: AnnSettings | None = None) -> None:
+    Args:
+        folder: the index folder.
+        ann: vector index settings.
+        backend: how to reach a Milvus server (address, token), for an index that lives
+            in one; the ``backend`` setting itself is not used (the manifest says where the
+            index is). Unset, podseek's settings.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        ann: AnnSettings | None = None,
+        backend: BackendOptions | None = None,
+    ) -> None:
         self.folder = Path(folder)
         manifest = read_manifest(self.folder)
         if manifest is None:
@@ -248,8 +374,13 @@ class EpisodeIndex:
                 f"{FORMAT_VERSION}; run `podseek index` to rebuild it"
             )
         self.manifest = manifest
-        self.backend = LanceDBBackend(
-            self.folder / "lancedb", manifest.table, manifest.model.dimension, ann
+        if backend is None and manifest.backend == "milvus":
+            from podseek.config import get_settings
+
+            backend = BackendOptions.from_settings(get_settings())
+        options = manifest_options(manifest, backend or BackendOptions())
+        self.backend = open_table(
+            self.folder, manifest.table, manifest.model, manifest.text, options, ann
         )
 
     def check_encoder(self, encoder: Encoder) -> None:

@@ -6,7 +6,8 @@ writes a new version, the manifest changes: the worker notices on a later reques
 the manifest's signature at most once a second), opens the new version in a background thread
 while the old one keeps answering, then swaps one reference. A request holds the searcher it
 started with, so no request fails during a swap; LanceDB keeps the versions an open reader
-uses.
+uses. The index may live in LanceDB or on a Milvus server: the manifest says which, and the
+worker reads and writes there (``PODSEEK_MILVUS_URI`` and the token say how to reach it).
 
 Two caches make repeated searches cheap (a catalog's traffic repeats: popular queries,
 shared links, a page reloaded). Query vectors are kept per model, so they outlive index
@@ -22,13 +23,12 @@ line never write the index at once; the writing worker swaps to the new version 
 answers, so an upserted episode is found by the next search.
 """
 
-import fcntl
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Hashable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,8 +36,15 @@ from podseek.catalog.episode import Episode
 from podseek.catalog.store import CatalogStore
 from podseek.config import Settings
 from podseek.errors import PodseekError
+from podseek.index.backends import BackendOptions
 from podseek.index.base import SearchFilters
-from podseek.index.episode_index import EpisodeIndex, build_index
+from podseek.index.episode_index import (
+    EpisodeIndex,
+    build_index,
+    manifest_options,
+    read_manifest,
+    write_lock,
+)
 from podseek.models.base import Encoder
 from podseek.search.engine import QueryVectorCache, Searcher, SearchMode
 
@@ -140,7 +147,11 @@ class SearchService:
         if signature is None:
             self.error = f"no index at {settings.index_dir}; run `podseek index` first"
             raise PodseekError(self.error)
-        index = EpisodeIndex(settings.index_dir, AnnSettings.from_settings(settings))
+        index = EpisodeIndex(
+            settings.index_dir,
+            AnnSettings.from_settings(settings),
+            BackendOptions.from_settings(settings),
+        )
         model = index.manifest.model
         key = f"{model.name}@{model.fingerprint}"
         if key not in self._encoders:
@@ -220,16 +231,9 @@ class SearchService:
 
     # writing -------------------------------------------------------------------------------
 
-    @contextmanager
-    def _write_lock(self) -> Iterator[None]:
+    def _write_lock(self) -> AbstractContextManager[None]:
         """One writer at a time across workers and the command line."""
-        self.settings.index_dir.mkdir(parents=True, exist_ok=True)
-        with (self.settings.index_dir / ".write.lock").open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return write_lock(self.settings.index_dir)
 
     def _reindex(self, catalog: CatalogStore) -> None:
         from podseek.index.lancedb_backend import AnnSettings
@@ -237,6 +241,10 @@ class SearchService:
         loaded = self._loaded
         if loaded is None:
             raise PodseekError("the index is not loaded yet")
+        # the worker writes where the index is: the backend the manifest names now (under
+        # the write lock), whatever the backend setting says (`podseek migrate` moves it)
+        manifest = read_manifest(self.settings.index_dir) or loaded.searcher.index.manifest
+        backend = manifest_options(manifest, BackendOptions.from_settings(self.settings))
         build_index(
             catalog,
             loaded.searcher.queries.encoder,
@@ -244,6 +252,7 @@ class SearchService:
             self.settings.text_max_chars,
             AnnSettings.from_settings(self.settings),
             progress=False,
+            backend=backend,
         )
         with self._reloading:
             self.load()
