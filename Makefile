@@ -5,7 +5,7 @@ DATA ?= ../shared/data
 BIN = $(VENV)/bin
 
 .PHONY: demo test test-slow chromium bench-ingest bench-encode bench-latency bench-query-engines bench-quality \
-	bench-generate bench-serve clean
+	bench-generate bench-serve bench-backends clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ bench-quality: $(BIN)/.installed
 
 bench-serve: $(BIN)/.installed
 	$(BIN)/python benchmarks/serve_load.py --home $(or $(HOME100K),/tmp/podseek-bench/serve-100k) --scale 100000 --data $(DATA) $(if $(WORKERS),--workers $(WORKERS))
+
+bench-backends: $(BIN)/.installed
+	$(BIN)/python benchmarks/backend_latency.py --sizes 10000,100000 --data $(DATA)
 
 bench-generate: $(BIN)/.installed
 	$(BIN)/python benchmarks/generation_throughput.py --data $(DATA) $(if $(N),--n $(N))
