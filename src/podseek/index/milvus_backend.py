@@ -107,7 +107,6 @@ def _ids_expression(ids: Sequence[str]) -> str:
     return f"id in [{', '.join(string_literal(i) for i in ids)}]"
 
 
-
 # The text analyzer of BM25, set to what LanceDB's full-text index does by default (lower
 # case, ASCII folding, tokens of at most 40 characters, English stop words removed, English
 # stemming): Milvus' standard analyzer keeps stop words ("history of the war" found
@@ -123,6 +122,7 @@ ANALYZER: dict[str, Any] = {
         {"type": "stemmer", "language": "english"},
     ],
 }
+
 
 class MilvusBackend:
     """One Milvus collection of episodes.
