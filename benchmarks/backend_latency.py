@@ -32,10 +32,7 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -50,6 +47,7 @@ from podseek.catalog.episode import Episode, episode_text
 from podseek.catalog.sources.listennotes import ListenNotesSource
 from podseek.index.base import IndexRow, SearchFilters
 from podseek.index.lancedb_backend import AnnSettings, LanceDBBackend
+from podseek.index.milvus_lite import milvus_lite_server
 
 DIMENSION = 384  # e5-small's
 K = 10
@@ -60,7 +58,6 @@ INDEXES = {
     "lancedb": "IVF_HNSW_SQ (M 20, efC 300; ef 400, nprobes 20, refine 10)",
     "milvus": "HNSW via FAISS, per segment (M 20, efC 300; ef 400)",
 }
-START_TIMEOUT_S = 120.0
 LITE_NOTE = (
     "Milvus Lite is a single-process Python server for development and tests: its numbers "
     "are not Milvus cluster (or Milvus standalone) performance."
@@ -139,57 +136,6 @@ def fingerprint(n: int, dim: int, texts: list[str] | None, ann: AnnSettings) -> 
 
 
 # the Milvus Lite server -------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def answers(uri: str) -> bool:
-    from pymilvus import MilvusClient
-
-    try:
-        client = MilvusClient(uri=uri, timeout=2)
-    except Exception:
-        return False
-    try:
-        client.list_collections()
-        return True
-    except Exception:
-        return False
-    finally:
-        client.close()
-
-
-@contextlib.contextmanager
-def milvus_lite(folder: Path) -> Iterator[tuple[str, int]]:
-    """``(uri, pid)`` of a Milvus Lite server on a free port, data in ``folder / "db"``,
-    started as the tests' ``milvus_uri`` fixture starts it, and stopped with SIGINT."""
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    uri = f"http://127.0.0.1:{port}"
-    log_path = folder / "server.log"
-    command = [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(folder / "db")]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--max-workers", "4"]
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while not answers(uri):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    tail = log_path.read_text(errors="replace")[-2000:]
-                    raise SystemExit(f"Milvus Lite did not start on {uri}:\n{tail}")
-                time.sleep(0.2)
-            yield uri, server.pid
-        finally:
-            server.send_signal(signal.SIGINT)  # its clean shutdown
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
 
 
 def rss_mb(pid: int) -> float:
@@ -423,7 +369,7 @@ def main() -> None:
     server = (
         contextlib.nullcontext((None, None))
         if args.no_milvus
-        else milvus_lite(args.workspace / "milvus")
+        else milvus_lite_server(args.workspace / "milvus")
     )
     with server as (uri, pid):
         for n in sizes:

@@ -1,14 +1,8 @@
 """Shared fixtures: an empty workspace per test, the shared real data when present, and a
 real Milvus Lite server (started once per session, by the tests that ask for it)."""
 
-import contextlib
 import importlib.util
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from podseek.config import Settings, get_settings
+from podseek.errors import PodseekError
 from podseek.index.milvus_backend import MILVUS_EXTRA
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,31 +38,6 @@ def shared_data() -> Path:
     return folder
 
 
-START_TIMEOUT_S = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _answers(uri: str) -> bool:
-    from pymilvus import MilvusClient
-
-    try:
-        client = MilvusClient(uri=uri, timeout=2)
-    except Exception:
-        return False
-    try:
-        client.list_collections()
-        return True
-    except Exception:
-        return False
-    finally:
-        client.close()
-
-
 @pytest.fixture(scope="session")
 def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``http://127.0.0.1:PORT`` of a Milvus Lite server with its data in a temporary folder.
@@ -77,29 +47,10 @@ def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """
     if not all(importlib.util.find_spec(name) for name in ("pymilvus", "milvus_lite")):
         pytest.skip(MILVUS_EXTRA)
-    data: Path = tmp_path_factory.mktemp("milvus")
-    port = _free_port()
-    uri = f"http://127.0.0.1:{port}"
-    log = (data / "server.log").open("wb")
-    command = [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data / "db")]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--max-workers", "4"]
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+    from podseek.index.milvus_lite import milvus_lite_server
+
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _answers(uri):
-            if server.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                output = (data / "server.log").read_text(errors="replace")[-2000:]
-                pytest.fail(f"Milvus Lite did not start on {uri}:\n{output}")
-            time.sleep(0.2)
-        yield uri
-    finally:
-        # SIGINT is the server's clean shutdown (it closes its database and lock)
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
-        with contextlib.suppress(OSError):
-            log.close()
+        with milvus_lite_server(tmp_path_factory.mktemp("milvus")) as (uri, _):
+            yield uri
+    except PodseekError as error:
+        pytest.fail(str(error))
