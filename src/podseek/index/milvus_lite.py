@@ -53,7 +53,12 @@ def milvus_lite_server(folder: Path) -> Iterator[tuple[str, int]]:
     command = [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(folder / "db")]
     command += ["--host", "127.0.0.1", "--port", str(port), "--max-workers", "4"]
     with log_path.open("wb") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        # its own session: a Ctrl-C meant for the caller's process group (a test that
+        # interrupts a pipeline, a developer stopping a benchmark) must not stop the server
+        # under the remaining work; it is stopped below, on purpose
+        server = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             deadline = time.monotonic() + START_TIMEOUT_S
             while not answers(uri):
@@ -66,7 +71,7 @@ def milvus_lite_server(folder: Path) -> Iterator[tuple[str, int]]:
         finally:
             server.send_signal(signal.SIGINT)
             try:
-                server.wait(timeout=30)
+                server.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait(timeout=10)
