@@ -36,11 +36,18 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from index_latency import CATEGORIES, LANGUAGES, clustered, near, numpy_exact, percentile
+from index_latency import (
+    CATEGORIES,
+    LANGUAGES,
+    clustered,
+    near,
+    numpy_exact,
+    percentile,
+    synthetic_episode,
+)
 
 from podseek.catalog.cleaning import html_to_text
 from podseek.catalog.episode import Episode, episode_text
@@ -109,16 +116,7 @@ class Rows:
         for start in range(0, self.n, BATCH):
             yield [
                 IndexRow(
-                    Episode(
-                        id=f"s:{i}",
-                        source="s",
-                        show_id=f"s:show{i % 997}",
-                        episode_title=f"Episode {i}",
-                        language=str(self.languages[i]),
-                        categories=(self.categories[i],),
-                        published_at=datetime(2017, 12, 1 + i % 28, tzinfo=UTC),
-                        duration_s=60 + i % 5000,
-                    ),
+                    synthetic_episode(i, str(self.languages[i]), self.categories[i]),
                     self.text(i),
                     "h",
                     self.vectors[i],

@@ -67,6 +67,20 @@ def near(vectors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return probes / np.linalg.norm(probes, axis=1, keepdims=True)
 
 
+def synthetic_episode(i: int, language: str, category: str) -> Episode:
+    """Row ``i`` of a synthetic catalog: 997 shows, dates over December 2017, durations."""
+    return Episode(
+        id=f"s:{i}",
+        source="s",
+        show_id=f"s:show{i % 997}",
+        episode_title=f"Episode {i}",
+        language=language,
+        categories=(category,),
+        published_at=datetime(2017, 12, 1 + i % 28, tzinfo=UTC),
+        duration_s=60 + i % 5000,
+    )
+
+
 def synthetic_backend(
     folder: Path, n: int, dim: int, ann: AnnSettings
 ) -> tuple[LanceDBBackend, list, np.ndarray, float]:
@@ -79,16 +93,7 @@ def synthetic_backend(
     for start in range(0, n, 50_000):
         rows = [
             IndexRow(
-                Episode(
-                    id=f"s:{i}",
-                    source="s",
-                    show_id=f"s:show{i % 997}",
-                    episode_title=f"Episode {i}",
-                    language=languages[i],
-                    categories=(categories[i],),
-                    published_at=datetime(2017, 12, 1 + i % 28, tzinfo=UTC),
-                    duration_s=60 + i % 5000,
-                ),
+                synthetic_episode(i, languages[i], categories[i]),
                 f"Episode {i}",
                 "h",
                 vectors[i],
