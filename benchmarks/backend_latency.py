@@ -192,13 +192,11 @@ def lancedb_index(workspace: Path, rows: Rows, ann: AnnSettings, cache: BuildCac
 
 
 def milvus_index(uri: str, rows: Rows, ann: AnnSettings, cache: BuildCache, key: str):
-    from pymilvus import MilvusClient
-
-    from podseek.index.milvus_backend import MilvusBackend
+    from podseek.index.milvus_backend import MilvusBackend, connect
 
     name = f"bench_{rows.n}"
     record = {"benchmark": key}
-    admin = MilvusClient(uri=uri, timeout=600)
+    admin = connect(uri, timeout=600)
     try:
         entry = cache.get(f"milvus:{rows.n}", key)
         if entry and admin.has_collection(name):

@@ -7,6 +7,7 @@ session's Milvus Lite server (``conftest.milvus_uri``) and skip without the milv
 """
 
 import importlib.util
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -115,6 +116,10 @@ FILTERS = [
     ),
     (SearchFilters(show_id="s:a", category="sport", before=day(2021, 1, 1)), {2}),
 ]
+
+# pymilvus's default keepalive drew Milvus Lite's GOAWAY from ~80 s without a request on
+# (50, 65, 75 s: none; 85, 95 s: every time)
+IDLE_S = 100
 
 Opener = Callable[..., Any]
 needs_pymilvus = pytest.mark.skipif(
@@ -404,6 +409,28 @@ def test_milvus_refuses_a_collection_built_by_another_model(milvus_uri: str) -> 
     finally:
         first.drop()
         first.close()
+
+
+@pytest.mark.slow  # 100 s of waiting; the default run idles between modules anyway
+def test_a_milvus_lite_connection_survives_idle_time(
+    milvus_uri: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """pymilvus's own keepalive (a ping every 10 s, idle or not) made Milvus Lite answer
+    GOAWAY "too_many_pings" after ~80 s without a request, and a later request failed in the
+    reconnect ("cannot reach Milvus"): a served index would fail its first search after a
+    quiet minute. Nothing may be pinged while idle; the request after the pause just works."""
+    name = f"t{uuid.uuid4().hex[:10]}_episodes_idle"
+    backend = MilvusBackend(milvus_uri, name, DIM)
+    try:
+        backend.upsert(ROWS)
+        capfd.readouterr()
+        time.sleep(IDLE_S)
+        assert ids(backend.vector_search(unit(0.6, 0.8, 0, 0), 2)[0]) == ["h:2", "h:3"]
+        assert MilvusBackend(milvus_uri, name, DIM).count() == len(ROWS)
+        assert "too_many_pings" not in capfd.readouterr().err
+    finally:
+        backend.drop()
+        backend.close()
 
 
 def test_milvus_expressions_escape_every_value() -> None:

@@ -64,6 +64,39 @@ def redact(uri: str) -> str:
     return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
+# pymilvus pings the server every 10 s, idle or not. Milvus permits that; Milvus Lite's gRPC
+# server keeps gRPC's default policy, which allows no ping while no request is open, and
+# after the third it sends GOAWAY "too_many_pings": the next request then goes through a
+# reconnect that can fail ("cannot reach Milvus" after ~40 s idle). On Milvus Lite the
+# client pings only during a request, and no more often than gRPC's servers allow by
+# default (every 5 minutes).
+LITE_GRPC_OPTIONS = {"grpc.keepalive_permit_without_calls": 0, "grpc.keepalive_time_ms": 360_000}
+
+
+def connect(uri: str, token: str = "", timeout: float = 60.0) -> Any:
+    """A ``MilvusClient`` on its own connection, with keepalive pings the server accepts.
+
+    Own connection (``dedicated``): pymilvus otherwise shares one channel per address for
+    the process, set up by whichever client came first and never closed, so neither these
+    options nor :meth:`MilvusClient.close` would reach it. Raises whatever pymilvus raises
+    when the server cannot be reached.
+    """
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=uri, token=token, timeout=timeout, dedicated=True)
+    try:
+        lite = client.get_server_version().startswith("milvus_lite")
+    except BaseException:
+        client.close()
+        raise
+    if not lite:
+        return client
+    client.close()  # well within the first ping (10 s): no strike recorded
+    return MilvusClient(
+        uri=uri, token=token, timeout=timeout, dedicated=True, grpc_options=LITE_GRPC_OPTIONS
+    )
+
+
 def _micros(moment: datetime) -> int:
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1_000_000)
@@ -156,7 +189,7 @@ class MilvusBackend:
         timeout: float = 60.0,
     ) -> None:
         try:
-            from pymilvus import MilvusClient  # heavy, and optional: imported when used
+            import pymilvus  # noqa: F401  heavy, and optional: imported when used
         except ImportError as error:
             raise PodseekError(f"the Milvus backend needs pymilvus: {MILVUS_EXTRA}") from error
 
@@ -169,7 +202,7 @@ class MilvusBackend:
         self.record = {f"{RECORD_PREFIX}{k}": str(v) for k, v in (record or {}).items()}
         self.timeout = timeout
         try:
-            self._client = MilvusClient(uri=uri, token=token or "", timeout=timeout)
+            self._client = connect(uri, token or "", timeout)
         except Exception as error:  # names the server, never the token or a password
             raise PodseekError(f"cannot reach Milvus at {redact(uri)}: {error}") from None
         try:

@@ -28,7 +28,8 @@ def answers(uri: str) -> bool:
     from pymilvus import MilvusClient
 
     try:
-        client = MilvusClient(uri=uri, timeout=2)
+        # its own connection, closed below: a shared one would outlive the probe, pinging
+        client = MilvusClient(uri=uri, timeout=2, dedicated=True)
     except Exception:
         return False
     try:
