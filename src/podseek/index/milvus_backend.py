@@ -66,35 +66,32 @@ def redact(uri: str) -> str:
 
 # pymilvus pings the server every 10 s, idle or not. Milvus permits that; Milvus Lite's gRPC
 # server keeps gRPC's default policy, which allows no ping while no request is open, and
-# after the third it sends GOAWAY "too_many_pings": the next request then goes through a
-# reconnect that can fail ("cannot reach Milvus" after ~40 s idle). On Milvus Lite the
-# client pings only during a request, and no more often than gRPC's servers allow by
-# default (every 5 minutes).
+# from ~80 s idle on it answers GOAWAY "too_many_pings": the next request then goes through
+# a reconnect that can fail ("cannot reach Milvus"). On Milvus Lite the client pings only
+# during a request, and no more often than gRPC's servers allow by default (5 minutes).
 LITE_GRPC_OPTIONS = {"grpc.keepalive_permit_without_calls": 0, "grpc.keepalive_time_ms": 360_000}
+_is_lite: dict[str, bool] = {}  # uri -> whether the server there is Milvus Lite
 
 
 def connect(uri: str, token: str = "", timeout: float = 60.0) -> Any:
-    """A ``MilvusClient`` on its own connection, with keepalive pings the server accepts.
+    """A ``MilvusClient`` whose keepalive pings the server at ``uri`` accepts.
 
-    Own connection (``dedicated``): pymilvus otherwise shares one channel per address for
-    the process, set up by whichever client came first and never closed, so neither these
-    options nor :meth:`MilvusClient.close` would reach it. Raises whatever pymilvus raises
-    when the server cannot be reached.
+    pymilvus shares one connection per address and token within a process, set up with the
+    options of the first client and kept until the process ends; so the server is asked
+    what it is on a connection of its own (closed at once, well before its first ping),
+    once per ``uri``, before the shared one is made. Raises whatever pymilvus raises when
+    the server cannot be reached.
     """
     from pymilvus import MilvusClient
 
-    client = MilvusClient(uri=uri, token=token, timeout=timeout, dedicated=True)
-    try:
-        lite = client.get_server_version().startswith("milvus_lite")
-    except BaseException:
-        client.close()
-        raise
-    if not lite:
-        return client
-    client.close()  # well within the first ping (10 s): no strike recorded
-    return MilvusClient(
-        uri=uri, token=token, timeout=timeout, dedicated=True, grpc_options=LITE_GRPC_OPTIONS
-    )
+    if uri not in _is_lite:
+        probe = MilvusClient(uri=uri, token=token, timeout=timeout, dedicated=True)
+        try:
+            _is_lite[uri] = probe.get_server_version().startswith("milvus_lite")
+        finally:
+            probe.close()
+    options = LITE_GRPC_OPTIONS if _is_lite[uri] else {}
+    return MilvusClient(uri=uri, token=token, timeout=timeout, grpc_options=options)
 
 
 def _micros(moment: datetime) -> int:
