@@ -166,6 +166,34 @@ def test_new_rows_are_searchable_before_and_after_optimize(backend: LanceDBBacke
     assert len(backend.keyword_search(["gardening"], 50)[0]) == 6
 
 
+@pytest.mark.parametrize("min_rows", [10_000, 100], ids=["exact", "ann"])
+def test_rows_a_search_found_are_fetched_right_after_writes(tmp_path: Path, min_rows: int) -> None:
+    """``fetch`` reads the rows searches found by their row id; a write moves rows (an
+    update rewrites one, compaction shifts the rest), and a fetch after it must still give
+    every id its own, current row, as a handle that never searched does."""
+    backend = LanceDBBackend(tmp_path / "db", "episodes", DIM, AnnSettings(min_rows=min_rows))
+    rows = make_rows(300)
+    backend.upsert(rows)
+    backend.optimize()
+    found = [i for i, _ in backend.vector_search(rows[7].vector[None, :], 20)[0]]
+    found += [i for i, _ in backend.keyword_search(["gardening"], 20)[0]]
+    assert "t:7" in found and "t:14" in found
+
+    def titles(store: LanceDBBackend) -> dict[str, str]:
+        return {i: row["episode_title"] for i, row in store.fetch(found).items()}
+
+    assert titles(backend) == {i: f"Episode {i[2:]}" for i in found}
+    changed = rows[7].episode.model_copy(update={"episode_title": "New"})
+    backend.upsert([IndexRow(changed, "x", "h", rows[7].vector)])
+    backend.delete(["t:14"])
+    backend.optimize()  # compaction
+    expected = {i: "New" if i == "t:7" else f"Episode {i[2:]}" for i in found if i != "t:14"}
+    assert titles(backend) == expected
+    fresh = LanceDBBackend(tmp_path / "db", "episodes", DIM)
+    assert titles(fresh) == expected
+    assert backend.fetch(found) == fresh.fetch(found)
+
+
 def test_where_clause_quotes_values() -> None:
     clause = where_clause(SearchFilters(show_id="o'brien", category="Talk'); DROP"))
     assert clause == ("show_id = 'o''brien' AND array_has_any(categories, ['talk''); drop'])")

@@ -122,6 +122,17 @@ class Searcher:
         filters: SearchFilters | None = None,
     ) -> list[list[Hit]]:
         """Ranked ``(id, score)`` lists, one per query: what evaluation needs."""
+        return self._rank(queries, k, mode, filters, {})
+
+    def _rank(
+        self,
+        queries: Sequence[str],
+        k: int,
+        mode: SearchMode,
+        filters: SearchFilters | None,
+        fetched: dict[str, dict],
+    ) -> list[list[Hit]]:
+        """:meth:`rank`, keeping the rows it fetched (for hybrid fusion) in ``fetched``."""
         mode = SearchMode(mode)
         depth = max(k, self.depth) if mode is SearchMode.HYBRID else k
         dense = sparse = None
@@ -133,20 +144,27 @@ class Searcher:
             return sparse
         if sparse is None:
             return dense
-        alphas = self._alphas(queries, sparse)
+        alphas = self._alphas(queries, sparse, fetched)
         return [
             fuse(d, s, self.fusion, a)[:k] for d, s, a in zip(dense, sparse, alphas, strict=True)
         ]
 
-    def _alphas(self, queries: Sequence[str], keyword: list[list[Hit]]) -> list[float]:
+    def _alphas(
+        self,
+        queries: Sequence[str],
+        keyword: list[list[Hit]],
+        fetched: dict[str, dict] | None = None,
+    ) -> list[float]:
         """The semantic weight of each query's fusion: fixed, or from how much of the query
-        its top keyword hits contain (:func:`~podseek.search.fusion.adaptive_alpha`)."""
+        its top keyword hits contain (:func:`~podseek.search.fusion.adaptive_alpha`). The
+        rows read for it are added to ``fetched``."""
+        fetched = {} if fetched is None else fetched
         if self.fusion is not Fusion.ADAPTIVE:
             return [CONVEX_ALPHA] * len(queries)
         tops = [[i for i, _ in hits[:COVERAGE_HITS]] for hits in keyword]
-        texts = self.backend.fetch(list({i for top in tops for i in top}))
+        fetched.update(self.backend.fetch(list({i for top in tops for i in top})))
         return [
-            adaptive_alpha(query_coverage(query, [texts[i]["text"] for i in top if i in texts]))
+            adaptive_alpha(query_coverage(query, [fetched[i]["text"] for i in top if i in fetched]))
             for query, top in zip(queries, tops, strict=True)
         ]
 
@@ -168,8 +186,9 @@ class Searcher:
         filters: SearchFilters | None = None,
     ) -> list[SearchResults]:
         started = time.perf_counter()
-        ranked = self.rank(queries, k, mode, filters)
-        fields = self.backend.fetch(list({i for hits in ranked for i, _ in hits}))
+        fields: dict[str, dict] = {}  # rows fusion fetched already are not fetched again
+        ranked = self._rank(queries, k, mode, filters, fields)
+        fields.update(self.backend.fetch(list({i for h in ranked for i, _ in h} - fields.keys())))
         took_ms = (time.perf_counter() - started) * 1000 / max(1, len(queries))
         answers = []
         for query, hits in zip(queries, ranked, strict=True):
