@@ -66,7 +66,10 @@ class Settings(BaseSettings):
     )
     ann_nprobes: int = Field(20, ge=1, description="IVF partitions an ANN search visits.")
     ann_refine_factor: int = Field(
-        10, ge=1, description="ANN candidates re-ranked with full vectors, per result wanted."
+        10,
+        ge=1,
+        description="ANN candidates re-ranked with full vectors, per result wanted (at most "
+        "200 a search).",
     )
     backend: Literal["lancedb", "milvus"] = Field(
         "lancedb",
