@@ -121,17 +121,19 @@ def test_write_routes_are_off_without_a_key(home: Path) -> None:
         assert response.status_code == 403 and "PODSEEK_API_KEY" in response.json()["detail"]
 
 
+# an episode no test catalog holds, for the write routes
+WHALES = {
+    "id": "api:whales",
+    "show_title": "Deep Blue",
+    "episode_title": "Humpback whale songs",
+    "episode_description": "Why humpback whales sing, and how far their songs carry.",
+    "language": "en",
+    "audio_url": "https://blue.example/whales.mp3",
+}
+
+
 def test_upsert_then_find_then_delete_then_gone(client: TestClient) -> None:
-    new = [
-        {
-            "id": "api:whales",
-            "show_title": "Deep Blue",
-            "episode_title": "Humpback whale songs",
-            "episode_description": "Why humpback whales sing, and how far their songs carry.",
-            "language": "en",
-            "audio_url": "https://blue.example/whales.mp3",
-        }
-    ]
+    new = [WHALES]
     before = client.get("/api/search", params={"q": "whale songs", "k": 1}).json()
     assert before["data"][0]["id"] != "api:whales"  # and this answer is now cached
     response = client.post("/api/episodes", json=new, headers=AUTH)

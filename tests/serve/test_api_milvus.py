@@ -13,9 +13,7 @@ from podseek.index.episode_index import EpisodeIndex, build_index, read_manifest
 from podseek.models.registry import load_encoder
 from podseek.serve.app import create_app
 from tests.search_catalog import fill_catalog
-
-KEY = "s3cret-key"
-AUTH = {"Authorization": f"Bearer {KEY}"}
+from tests.serve.test_api import AUTH, KEY, WHALES
 
 
 @pytest.fixture(scope="module")
@@ -69,14 +67,7 @@ def test_search_filters_upsert_and_delete_on_milvus(client: TestClient, settings
     keyword = client.get("/api/search", params={"q": "bread", "mode": "keyword"}).json()
     assert keyword["data"][0]["id"] == "listennotes:2"
 
-    new = {
-        "id": "api:whales",
-        "show_title": "Deep Blue",
-        "episode_title": "Humpback whale songs",
-        "episode_description": "Why humpback whales sing, and how far their songs carry.",
-        "language": "en",
-        "audio_url": "https://blue.example/whales.mp3",
-    }
+    new = WHALES
     before = client.get("/api/search", params={"q": "whale songs", "k": 1}).json()
     assert before["data"][0]["id"] != "api:whales"
     response = client.post("/api/episodes", json=[new], headers=AUTH)

@@ -98,13 +98,13 @@ def milvus_siblings(prefix: str | None = None) -> str:
 
 
 def open_backend(
-    kind: Literal["lancedb", "milvus"],
+    kind: BackendKind,
     *,
     folder: Path,
     table: str,
     dimension: int,
     ann: AnnSettings | None = None,
-    milvus_uri: str = "http://127.0.0.1:19530",
+    milvus_uri: str = DEFAULT_MILVUS_URI,
     milvus_token: SecretStr | str | None = None,
     milvus_collection: str | None = None,
     record: Mapping[str, str] | None = None,

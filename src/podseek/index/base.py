@@ -5,17 +5,33 @@ keyword search and snippets), the fields that results show and filters test, and
 catalog's content hash, so that an incremental ``podseek index`` can tell what changed.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from podseek.catalog.episode import Episode
 
 Hit = tuple[str, float]  # (episode id, score: higher is better)
+
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size``: one request or commit each."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def micros(moment: datetime) -> int:
+    """Microseconds since the epoch, as both backends store dates; a naive time is UTC."""
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000)
+
 
 # The fields a backend keeps beside the vector, for results and filters.
 DISPLAY_FIELDS = (

@@ -41,7 +41,7 @@ from podseek.index.backends import (
     milvus_prefix,
     open_backend,
 )
-from podseek.index.base import IndexRow
+from podseek.index.base import IndexRow, chunks
 from podseek.index.lancedb_backend import AnnSettings, LanceDBBackend
 from podseek.index.milvus_backend import MilvusBackend, redact
 from podseek.models.base import Encoder
@@ -228,11 +228,6 @@ class IndexReport:
         return data
 
 
-def _chunks(ids: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
-
-
 def build_index(
     catalog: CatalogStore,
     encoder: Encoder,
@@ -294,7 +289,7 @@ def build_index(
             leave=False,
         )
         with bar:
-            for chunk in _chunks(to_encode, chunk_size):
+            for chunk in chunks(to_encode, chunk_size):
                 episodes = catalog.get_many(chunk)
                 texts = [episode_text(episodes[i], text_max_chars) for i in chunk]
                 tick = time.perf_counter()

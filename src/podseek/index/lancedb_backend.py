@@ -10,7 +10,7 @@ episodes that takes 2 ms where LanceDB's flat scan takes 19 ms
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,15 @@ import numpy as np
 import pyarrow as pa
 
 from podseek.errors import PodseekError
-from podseek.index.base import DISPLAY_FIELDS, Hit, IndexRow, Metric, SearchFilters
+from podseek.index.base import (
+    DISPLAY_FIELDS,
+    Hit,
+    IndexRow,
+    Metric,
+    SearchFilters,
+    chunks,
+    micros,
+)
 
 if TYPE_CHECKING:
     from podseek.config import Settings
@@ -152,9 +160,9 @@ class ExactSearch:
             keep &= np.fromiter((wanted in c for c in self.categories), bool, len(self.ids))
         never = np.iinfo(np.int64).min
         if filters.after is not None:
-            keep &= (self.published_us != never) & (self.published_us >= _micros(filters.after))
+            keep &= (self.published_us != never) & (self.published_us >= micros(filters.after))
         if filters.before is not None:
-            keep &= (self.published_us != never) & (self.published_us < _micros(filters.before))
+            keep &= (self.published_us != never) & (self.published_us < micros(filters.before))
         with np.errstate(invalid="ignore"):
             if filters.min_duration is not None:
                 keep &= self.duration_s >= filters.min_duration
@@ -171,11 +179,6 @@ class ExactSearch:
             candidates = candidates[top]
         order = candidates[np.argsort(-scores[candidates], kind="stable")]
         return [(self.ids[i], float(scores[i])) for i in order]
-
-
-def _micros(moment: datetime) -> int:
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1_000_000)
 
 
 class LanceDBBackend:
@@ -254,8 +257,7 @@ class LanceDBBackend:
     def delete(self, ids: Iterable[str]) -> None:
         ids = list(ids)
         self._written()
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
+        for chunk in chunks(ids, 1000):
             self._table.delete(f"id IN ({', '.join(_quote(i) for i in chunk)})")
 
     def optimize(self) -> dict[str, Any]:

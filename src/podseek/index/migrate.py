@@ -9,7 +9,7 @@ source. The source's copy is left as it was: a migrate back copies only what cha
 """
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from tqdm import tqdm
 from podseek.catalog.episode import Episode
 from podseek.errors import PodseekError
 from podseek.index.backends import BACKENDS, BackendOptions
-from podseek.index.base import IndexRow
+from podseek.index.base import IndexRow, chunks
 from podseek.index.episode_index import (
     Backend,
     location,
@@ -83,11 +83,6 @@ def stored_rows(source: Backend, ids: Sequence[str], hashes: dict[str, str]) -> 
         )
         rows.append(IndexRow(episode, stored["text"] or "", hashes[episode_id], vector))
     return rows
-
-
-def _chunks(ids: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
 
 
 def migrate_index(
@@ -196,7 +191,7 @@ def _copy(
     )
     copied = 0
     with bar:
-        for chunk in _chunks(to_copy, batch):
+        for chunk in chunks(to_copy, batch):
             store.upsert(stored_rows(source, chunk, hashes))
             copied += len(chunk)
             bar.update(len(chunk))

@@ -20,7 +20,15 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from podseek.errors import PodseekError
-from podseek.index.base import DISPLAY_FIELDS, Hit, IndexRow, Metric, SearchFilters
+from podseek.index.base import (
+    DISPLAY_FIELDS,
+    Hit,
+    IndexRow,
+    Metric,
+    SearchFilters,
+    chunks,
+    micros,
+)
 from podseek.index.lancedb_backend import AnnSettings
 
 logger = logging.getLogger(__name__)
@@ -94,11 +102,6 @@ def connect(uri: str, token: str = "", timeout: float = 60.0) -> Any:
     return MilvusClient(uri=uri, token=token, timeout=timeout, grpc_options=options)
 
 
-def _micros(moment: datetime) -> int:
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1_000_000)
-
-
 def _clip(value: str, max_bytes: int) -> str:
     """``value`` cut to ``max_bytes`` of UTF-8 on a character boundary (Milvus counts bytes)."""
     data = value.encode("utf-8")
@@ -123,9 +126,9 @@ def filter_expression(filters: SearchFilters | None) -> str:
         wanted = _clip(filters.category.lower(), MAX_CATEGORY_BYTES)
         parts.append(f"array_contains(categories, {string_literal(wanted)})")
     if filters.after is not None:
-        parts.append(f"published_at >= {_micros(filters.after)}")
+        parts.append(f"published_at >= {micros(filters.after)}")
     if filters.before is not None:
-        parts.append(f"published_at < {_micros(filters.before)}")
+        parts.append(f"published_at < {micros(filters.before)}")
     if filters.min_duration is not None:
         parts.append(f"duration_s >= {int(filters.min_duration)}")
     if filters.max_duration is not None:
@@ -316,17 +319,16 @@ class MilvusBackend:
                 _clip(c, MAX_CATEGORY_BYTES) for c in fields["categories"][:MAX_CATEGORIES]
             ]
             published = fields["published_at"]
-            record["published_at"] = _micros(published) if published is not None else None
+            record["published_at"] = micros(published) if published is not None else None
             duration = fields["duration_s"]
             record["duration_s"] = int(duration) if duration is not None else None
             records.append(record)
-        for start in range(0, len(records), WRITE_BATCH):
-            self._client.upsert(self.table_name, records[start : start + WRITE_BATCH])
+        for chunk in chunks(records, WRITE_BATCH):
+            self._client.upsert(self.table_name, chunk)
 
     def delete(self, ids: Iterable[str]) -> None:
         ids = list(ids)
-        for start in range(0, len(ids), READ_BATCH):
-            chunk = ids[start : start + READ_BATCH]
+        for chunk in chunks(ids, READ_BATCH):
             self._client.delete(self.table_name, filter=_ids_expression(chunk))
 
     def optimize(self) -> dict[str, Any]:
@@ -413,8 +415,7 @@ class MilvusBackend:
         if not asked or limit <= 0:
             return results
         expression = filter_expression(filters)
-        for start in range(0, len(asked), 256):
-            chunk = asked[start : start + 256]
+        for chunk in chunks(asked, 256):
             answer = self._client.search(
                 self.table_name,
                 data=[_clip(q, MAX_VARCHAR_BYTES) for _, q in chunk],
@@ -460,8 +461,7 @@ class MilvusBackend:
 
     def _get(self, ids: Sequence[str], fields: list[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), READ_BATCH):
-            chunk = ids[start : start + READ_BATCH]
+        for chunk in chunks(ids, READ_BATCH):
             rows = self._client.query(
                 self.table_name, filter=_ids_expression(chunk), output_fields=fields
             )
