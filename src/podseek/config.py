@@ -4,6 +4,7 @@ Values come, highest priority first, from keyword arguments, ``PODSEEK_*`` envir
 variables, a ``.env`` file, and a ``podseek.toml`` file in the working directory.
 """
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+# The device names the device and search_device settings take (podseek.models.device).
+DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
 
 
 class Settings(BaseSettings):
@@ -51,6 +55,23 @@ class Settings(BaseSettings):
         "e5-small",
         description="Encoder `podseek index` uses when --model is not given: a built-in "
         "name, a model trained into the workspace, or a sentence-transformers folder.",
+    )
+    device: str = Field(
+        "auto",
+        description="Where index, train, queries generate and evaluate run their models: "
+        "'auto' (CUDA when torch sees a GPU, then Apple MPS, then the CPU), 'cpu', 'cuda', "
+        "'cuda:N' or 'mps'. A device this machine lacks is an error, not a silent CPU run.",
+    )
+    half_precision: bool = Field(
+        True,
+        description="On CUDA, encode under bf16 autocast (fp16 where the GPU has no bf16) and "
+        "train with bf16 mixed precision and TF32; false keeps float32 everywhere.",
+    )
+    search_device: str = Field(
+        "cpu",
+        description="Where search and serve encode queries when query_engine is 'torch' (the "
+        "ONNX engines always run on the CPU): one query is faster on the CPU than a round trip "
+        "to a GPU, so 'cpu' unless you measure otherwise.",
     )
     query_engine: Literal["onnx-int8", "onnx", "torch"] = Field(
         "onnx-int8",
@@ -127,6 +148,15 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(
         10.0, gt=0, description="Seconds a search request may take before the API gives up."
     )
+
+    @field_validator("device", "search_device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not re.match(DEVICE_PATTERN, value):
+            raise ValueError(
+                f"unknown device {value!r}: use auto, cpu, cuda, cuda:N (N a GPU number) or mps"
+            )
+        return value
 
     @field_validator("home", "data_dir")
     @classmethod

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from podseek.catalog.store import CatalogStore
 from podseek.config import Settings, get_settings
@@ -50,6 +51,11 @@ def user_errors(command: F) -> F:
         except PodseekError as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1) from None
+        except ValidationError as error:
+            if error.title != Settings.__name__:
+                raise
+            typer.echo(f"error: {settings_problem(error)}", err=True)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo("interrupted: what was being written was left as it was", err=True)
             raise typer.Exit(130) from None
@@ -57,7 +63,17 @@ def user_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def settings_problem(error: ValidationError) -> str:
+    """One line for a setting with a bad value: which variable, and what is wrong with it."""
+    first = error.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else "?"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"setting PODSEEK_{name.upper()}: {message}{more}"
+
+
 @app.callback()
+@user_errors
 def main_options(
     home: Annotated[
         Path | None,
@@ -92,11 +108,18 @@ def show_settings(as_json: JsonOption = False) -> None:
         }
         for name, info in Settings.model_fields.items()
     ]
+    from podseek.models.device import settings_device
+
+    try:
+        device = settings_device(settings).describe()
+    except PodseekError as error:
+        device = f"unavailable ({error})"
     if as_json:
-        _print_json({"settings": rows})
+        _print_json({"settings": rows, "device": device})
         return
     for row in rows:
         typer.echo(f"{row['env']}={row['value']}\n    {row['help']}")
+    typer.echo(f"\nthe device setting resolves to {device} on this machine")
 
 
 def main() -> None:

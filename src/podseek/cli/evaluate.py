@@ -54,6 +54,7 @@ def evaluate_command(
     from podseek.evaluation.evaluate import EvaluateSettings, EvaluationRun, evaluate_models
     from podseek.evaluation.report import default_run_name, report_folder, write_report
     from podseek.index.backends import BackendOptions
+    from podseek.models.device import settings_device
     from podseek.search.engine import SearchMode
     from podseek.search.fusion import Fusion
 
@@ -78,6 +79,7 @@ def evaluate_command(
             qrels_folders=list(qrels or []),
             model_names=_names(models, "--models"),
             backend=BackendOptions.from_settings(settings),
+            device=settings_device(settings),
         ),
         EvaluateSettings(
             modes=tuple(dict.fromkeys(chosen_modes)),

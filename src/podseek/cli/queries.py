@@ -29,6 +29,7 @@ def _query_store(settings: Settings) -> Any:
 def _round_trip(settings: Settings, k: int, with_encoder: bool) -> Any:
     """The round-trip check over the workspace's index, or a clear error before any work."""
     from podseek.index.episode_index import EpisodeIndex
+    from podseek.models.device import settings_device
     from podseek.models.registry import load_encoder
     from podseek.queries.round_trip import round_trip_check
 
@@ -40,7 +41,12 @@ def _round_trip(settings: Settings, k: int, with_encoder: bool) -> Any:
     index = EpisodeIndex(settings.index_dir)
     encoder = None
     if with_encoder:
-        encoder = load_encoder(index.manifest.model.name, settings.home, settings.query_engine)
+        encoder = load_encoder(
+            index.manifest.model.name,
+            settings.home,
+            settings.query_engine,
+            settings_device(settings),
+        )
     return round_trip_check(index, encoder, k)
 
 
@@ -78,19 +84,23 @@ def generate_command(
     """Generate queries for the catalog (resumable: a rerun continues), then filter them."""
     from podseek.queries.filters import FilterSettings, QueryFilter
     from podseek.queries.generate import filter_queries, generate_queries
+    from podseek.models.device import settings_device
     from podseek.queries.generators import load_generator
     from podseek.queries.store import SYNTHETIC
 
     settings = get_settings()
     options: dict[str, Any] = {}
+    device = settings_device(settings)
     if generator == "gemma-270m":
-        # --batch is the checkpoint; the engine keeps its own forward batch (8 measured
-        # faster than 16 with transformers: the longest sample holds up the others)
-        options = {"models_dir": settings.home / "models"}
+        # --batch is the checkpoint; the engine keeps its own forward batch (8 on the CPU,
+        # measured faster than 16 with transformers: the longest sample holds up the others)
+        options = {"models_dir": settings.home / "models", "device": device}
         if engine:
             options["engine"] = engine
     elif engine:
         raise PodseekError("--engine applies to the gemma-270m generator only")
+    if generator.startswith("seq2seq:"):
+        options["device"] = device
     with _store(settings) as catalog, _query_store(settings) as store:
         if catalog.count() == 0:
             raise PodseekError(
@@ -123,7 +133,8 @@ def generate_command(
         done = run.already_done + run.generated
         typer.echo(
             f"{run.generator}: {run.generated:,} episodes generated for in {run.seconds:,.0f} s "
-            f"({run.episodes_per_second:,.2f}/s), {run.already_done:,} already done; "
+            f"({run.episodes_per_second:,.2f}/s on {run.device}), {run.already_done:,} already "
+            "done; "
             f"{done:,} of {run.eligible:,} episodes have queries"
         )
         if run.skipped:

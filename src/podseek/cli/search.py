@@ -14,6 +14,7 @@ from podseek.errors import PodseekError
 from podseek.index.backends import BackendOptions
 from podseek.index.base import SearchFilters
 from podseek.index.lancedb_backend import AnnSettings
+from podseek.models.device import settings_device
 from podseek.search.engine import SearchMode, SearchResults
 
 models_app = typer.Typer(help="The encoders podseek can index and search with.")
@@ -27,6 +28,7 @@ def models_list(as_json: JsonOption = False) -> None:
     from podseek.models.registry import BUILTINS, weights_location
 
     settings = get_settings()
+    device = settings_device(settings).describe()
     rows = [
         {
             "name": m.name,
@@ -40,8 +42,9 @@ def models_list(as_json: JsonOption = False) -> None:
         for m in BUILTINS.values()
     ]
     if as_json:
-        _print_json({"models": rows})
+        _print_json({"models": rows, "device": device})
         return
+    typer.echo(f"index, train and evaluate run on {device} (PODSEEK_DEVICE={settings.device})")
     for row in rows:
         marker = " (default)" if row["default"] else ""
         typer.echo(f"{row['name']}{marker}: {row['description']}")
@@ -71,7 +74,10 @@ def index_command(
             raise PodseekError(
                 f"the catalog at {settings.catalog_path} is empty; run `podseek ingest` first"
             )
-        encoder = load_encoder(model or settings.model, settings.home, settings.query_engine)
+        device = settings_device(settings)
+        encoder = load_encoder(
+            model or settings.model, settings.home, settings.query_engine, device
+        )
         report = build_index(
             catalog,
             encoder,
@@ -92,7 +98,7 @@ def index_command(
         f"index {action} in {report.backend} with {report.model}: {report.rows:,} episodes "
         f"({report.encoded:,} encoded at {report.episodes_per_second:,.1f}/s, "
         f"{report.removed:,} removed, {report.unchanged:,} unchanged), "
-        f"{report.vector_index} vector search, {size}{report.seconds:,.1f} s"
+        f"{report.vector_index} vector search, {size}{report.seconds:,.1f} s on {report.device}"
     )
 
 
@@ -171,7 +177,12 @@ def search_command(
         )
     searcher = Searcher(
         index,
-        load_encoder(built_with, settings.home, settings.query_engine),
+        load_encoder(
+            built_with,
+            settings.home,
+            settings.query_engine,
+            settings_device(settings, for_search=True),
+        ),
         settings.hybrid_depth,
         settings.hybrid_fusion,
     )

@@ -17,7 +17,16 @@ def train_command(
     name: Annotated[
         str | None, typer.Option(help="Name of the trained model (default: <base>-tuned).")
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch", min=2, help="Pairs per batch.")] = 64,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch",
+            min=2,
+            max=1024,
+            help="Pairs per batch: every other episode of a batch is a negative, so larger "
+            "batches give harder training; above 256 the batch is computed in mini-batches.",
+        ),
+    ] = 64,
     epochs: Annotated[float, typer.Option(min=0.01, help="Passes over the pairs.")] = 1.0,
     warmup: Annotated[float, typer.Option(min=0.0, max=0.9, help="Warm-up share.")] = 0.1,
     lr: Annotated[float, typer.Option(min=1e-8, max=1.0, help="Learning rate.")] = 2e-5,
@@ -41,7 +50,8 @@ def train_command(
         typer.Option(
             min=1,
             help="Texts per forward pass (the same loss with less memory: "
-            "CachedMultipleNegativesRankingLoss); default: the whole batch at once.",
+            "CachedMultipleNegativesRankingLoss); default: the whole batch at once up to "
+            "256, mini-batches of 256 above.",
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the order and the initialisation.")] = 0,
@@ -50,9 +60,11 @@ def train_command(
     """Fine-tune an encoder on the train split; a rerun after an interruption resumes.
 
     Progress (step, loss, pairs/s, ETA) goes to stderr about every 5% of the steps."""
+    from podseek.models.device import settings_device
     from podseek.training.train import TrainSettings, train_model
 
     settings = get_settings()
+    device = settings_device(settings)
     chosen = name or f"{base.rstrip('/').split('/')[-1]}-tuned"
     report = train_model(
         base,
@@ -70,6 +82,7 @@ def train_command(
             max_seq_length=max_seq_length,
             mini_batch=mini_batch,
         ),
+        device=device,
     )
     if as_json:
         _print_json(report.to_dict())
@@ -78,7 +91,7 @@ def train_command(
     loss = f", mean loss {report.train_loss:.3f}" if report.train_loss is not None else ""
     typer.echo(
         f"trained {report.name} from {report.base}: {report.pairs:,} pairs, {report.steps:,} "
-        f"steps in {report.seconds:,.0f} s ({report.pairs_per_second:,.1f} pairs/s{resumed})"
-        f"{loss}"
+        f"steps in {report.seconds:,.0f} s ({report.pairs_per_second:,.1f} pairs/s on "
+        f"{report.device}{resumed}){loss}"
     )
     typer.echo(f"saved to {report.folder}; use it with `podseek index --model {report.name}`")

@@ -48,6 +48,7 @@ from podseek.evaluation.metrics import (
 from podseek.index.backends import BackendOptions
 from podseek.index.episode_index import EpisodeIndex, build_index, model_info, read_manifest
 from podseek.models.base import Encoder
+from podseek.models.device import CPU, Device
 from podseek.models.registry import BUILTINS, load_encoder, models_dir
 from podseek.search.engine import Searcher, SearchMode
 from podseek.search.fusion import Fusion
@@ -405,6 +406,7 @@ class EvaluationRun:
     qrels_folders: list[Path] = field(default_factory=list)
     model_names: list[str] | None = None
     backend: BackendOptions | None = None  # the Milvus server of the workspace index, if any
+    device: Device = CPU  # where the models encode episodes and queries
 
 
 def evaluate_models(
@@ -434,7 +436,7 @@ def evaluate_models(
         log(
             f"evaluating {', '.join(m.label for m in models)} on {', '.join(s.title for s in sets)}"
         )
-        encoders = {m.label: load_encoder(m.name, run.home) for m in models}
+        encoders = {m.label: load_encoder(m.name, run.home, device=run.device) for m in models}
         retrieval = {}
         for judged in sets:
             tick = time.perf_counter()
@@ -488,7 +490,8 @@ def evaluate_models(
             **asdict(settings),
             "modes": [m.value for m in settings.modes],
             "fusion": settings.fusion.value,
-            "query_vectors": "the model itself, float32",
+            "query_vectors": f"the model itself, on {run.device.describe()}",
+            "device": run.device.describe(),
             "metrics": list(RETRIEVAL_METRICS),
         },
         "in_batch": in_batch,

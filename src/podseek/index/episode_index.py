@@ -215,6 +215,7 @@ class IndexReport:
     seconds: float
     size_bytes: int
     backend: str = "lancedb"  # where the index lives: "lancedb" or "milvus at URI"
+    device: str = "cpu"  # what encoded the episodes: "cuda:0 (NVIDIA H200, bf16)"
 
     @property
     def episodes_per_second(self) -> float:
@@ -226,6 +227,12 @@ class IndexReport:
         data["encode_seconds"] = round(self.encode_seconds, 2)
         data["seconds"] = round(self.seconds, 2)
         return data
+
+
+def encoder_device(encoder: Encoder) -> str:
+    """Where an encoder runs, as stage records say it (the CPU for the numpy engines)."""
+    device = getattr(encoder, "device", None)
+    return device.describe() if hasattr(device, "describe") else "cpu"
 
 
 def build_index(
@@ -337,6 +344,7 @@ def build_index(
             seconds=time.perf_counter() - started,
             size_bytes=store.size_bytes(),
             backend=options.describe(),
+            device=encoder_device(encoder),
         )
     finally:
         store.close()

@@ -10,6 +10,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from podseek.models.device import CPU, Device
+
 
 class Encoder(Protocol):
     """A text encoder podseek can index and search with."""
@@ -38,6 +40,8 @@ class SentenceTransformerEncoder:
         name: the name the index records.
         query_prefix / episode_prefix: text put before queries / episodes (e5: "query: ").
         max_seq_length: token cap for episodes (and queries); ``None`` keeps the model's.
+        device: where the model runs (:func:`podseek.models.device.resolve_device`); on CUDA
+            with a half type, encoding runs under autocast and vectors come back float32.
     """
 
     def __init__(
@@ -47,19 +51,23 @@ class SentenceTransformerEncoder:
         query_prefix: str = "",
         episode_prefix: str = "",
         max_seq_length: int | None = None,
+        device: Device = CPU,
     ) -> None:
         if not hasattr(model, "encode"):
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as transformers_logging
 
             transformers_logging.disable_progress_bar()  # no "Loading weights" bar per command
-            model = SentenceTransformer(str(model), device="cpu", local_files_only=True)
+            model = SentenceTransformer(str(model), device=device.name, local_files_only=True)
+        elif str(model.device) != device.name:
+            model = model.to(device.name)
         if max_seq_length is not None:
             model.max_seq_length = max_seq_length
         self.model = model
         self.name = name
         self.query_prefix = query_prefix
         self.episode_prefix = episode_prefix
+        self.device = device
         self.dimension = int(model.get_embedding_dimension())
         # a faster copy of the model for queries (see podseek.models.onnx_queries), or None
         self.query_engine: Any = None
@@ -73,15 +81,22 @@ class SentenceTransformerEncoder:
         self, texts: Sequence[str], prefix: str, batch_size: int, show_progress: bool
     ) -> np.ndarray:
         # sentence-transformers sorts a batch by length before padding, so mixed lengths cost
-        # little; we only add the prefix and ask for normalised float32 numpy output.
-        vectors = self.model.encode(
-            [prefix + text for text in texts],
-            batch_size=batch_size,
-            show_progress_bar=show_progress,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        )
-        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
+        # little; we only add the prefix and ask for normalised vectors.
+        if not texts:
+            return np.empty((0, self.dimension), dtype=np.float32)
+        with self.device.autocast():
+            vectors = self.model.encode(
+                [prefix + text for text in texts],
+                batch_size=batch_size,
+                show_progress_bar=show_progress,
+                convert_to_tensor=True,
+                normalize_embeddings=True,
+            )
+        # float32 on the host; under autocast the pooled vector is normalised again in float32
+        vectors = vectors.float()
+        if self.device.half is not None:
+            vectors = vectors / vectors.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return vectors.cpu().numpy().astype(np.float32, copy=False).reshape(-1, self.dimension)
 
     def encode_queries(
         self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False

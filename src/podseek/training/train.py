@@ -39,10 +39,17 @@ from typing import Any, TextIO
 
 from podseek.errors import PodseekError
 from podseek.evaluation.beir import load_corpus, load_qrels, load_queries
+from podseek.models.device import CPU, Device, fast_matmul
 from podseek.models.registry import BUILTINS, models_dir
 
 RECORD = "podseek-training.json"
 LOGS_PER_RUN = 20  # log the loss (and print a progress line) every 5% of the steps
+# Largest batch trained in one forward pass when --mini-batch is not given. MNRL gets better
+# with more in-batch negatives, but activations grow with the batch: e5-small at batch 1024
+# took 55 GB of GPU memory in one pass. Above this, GradCache computes the same loss in
+# mini-batches of this size.
+MAX_PLAIN_BATCH = 256
+MAX_BATCH = 1024
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,8 @@ class TrainSettings:
     max_seq_length: int | None = 256
     # Texts per forward pass: below batch_size, the loss is CachedMultipleNegativesRankingLoss
     # (GradCache: the same loss and gradients as MNRL over the whole batch, in memory for
-    # mini_batch texts, for about a third more compute). None: plain MNRL, one pass per batch.
+    # mini_batch texts, for about a third more compute). None: plain MNRL, one pass per batch
+    # up to MAX_PLAIN_BATCH pairs, GradCache with mini-batches of that size above it.
     mini_batch: int | None = None
 
 
@@ -78,6 +86,7 @@ class TrainReport:
     seconds: float
     resumed_from: str | None
     settings: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"  # what trained: "cuda:0 (NVIDIA H200, bf16)"
     train_loss: float | None = None  # mean loss over this run's steps
     loss_history: list[dict[str, float]] = field(default_factory=list)  # {"step", "loss"}
 
@@ -163,6 +172,48 @@ def base_model(base: str, home: Path) -> tuple[Any, str]:
     return model, str(folder)
 
 
+def effective_mini_batch(settings: TrainSettings) -> int | None:
+    """Texts per forward pass, or ``None`` for one pass per batch (plain MNRL)."""
+    mini = settings.mini_batch
+    if mini is None and settings.batch_size > MAX_PLAIN_BATCH:
+        mini = MAX_PLAIN_BATCH
+    return mini if mini is not None and mini < settings.batch_size else None
+
+
+def precision_arguments(device: Device) -> dict[str, Any]:
+    """The trainer's device and precision flags: the CPU in float32; CUDA with bf16 (fp16 on
+    GPUs without it) mixed precision and TF32 matrix products, unless half precision is off."""
+    if device.kind == "cpu":
+        return {"use_cpu": True}
+    if not device.is_cuda or device.half is None:
+        return {"use_cpu": False}
+    return {
+        "use_cpu": False,
+        "bf16": device.half == "bfloat16",
+        "fp16": device.half == "float16",
+        "tf32": True,
+    }
+
+
+def pin_device(args: Any, device: Device) -> None:
+    """Train on exactly ``device``. Left alone, transformers takes cuda:0 and wraps the model
+    in DataParallel over every GPU it sees, which splits MNRL's batch and its negatives. Under
+    torchrun (DDP) each process already has its own GPU and the batch is gathered instead."""
+    import torch
+
+    if not device.is_cuda or distributed_rank() is not None:
+        return
+    torch.cuda.set_device(torch.device(device.name))
+    args.__dict__["_setup_devices"] = torch.device(device.name)  # a cached property
+    args._n_gpu = 1
+
+
+def distributed_rank() -> int | None:
+    """This process's rank when launched by torchrun / accelerate, else ``None``."""
+    rank = os.environ.get("RANK", os.environ.get("LOCAL_RANK"))
+    return int(rank) if rank is not None and os.environ.get("WORLD_SIZE", "1") != "1" else None
+
+
 def train_model(
     base: str,
     pairs_dir: Path,
@@ -171,8 +222,10 @@ def train_model(
     settings: TrainSettings,
     progress: bool = True,
     callbacks: list[Any] | None = None,
+    device: Device = CPU,
 ) -> TrainReport:
-    """Fine-tune ``base`` on the train split in ``pairs_dir`` into ``<home>/models/<name>``.
+    """Fine-tune ``base`` on the train split in ``pairs_dir`` into ``<home>/models/<name>``,
+    on ``device``.
 
     ``callbacks`` are transformers ``TrainerCallback`` objects (progress, tests)."""
     import torch
@@ -252,12 +305,14 @@ def train_model(
         save_total_limit=2,
         logging_steps=logging_interval(len(dataset), settings),
         report_to="none",
-        use_cpu=True,
         disable_tqdm=not progress,
+        **precision_arguments(device),
     )
-    cached = settings.mini_batch is not None and settings.mini_batch < settings.batch_size
+    pin_device(args, device)
+    mini_batch = effective_mini_batch(settings)
+    cached = mini_batch is not None
     loss = (
-        CachedMultipleNegativesRankingLoss(model, mini_batch_size=settings.mini_batch)
+        CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch)
         if cached
         else MultipleNegativesRankingLoss(model)
     )
@@ -270,7 +325,8 @@ def train_model(
     )
     quiet_trainer_logs(trainer, progress)
     started = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    with fast_matmul(device):
+        output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - started
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -288,6 +344,7 @@ def train_model(
             seconds=round(seconds, 1),
             resumed_from=str(resume) if resume else None,
             settings=asdict(settings),
+            device=device.describe(),
             train_loss=round(float(output.training_loss), 4),
             loss_history=loss_history(trainer.state.log_history),
         )
@@ -297,8 +354,7 @@ def train_model(
             "pairs_dir": str(Path(pairs_dir).resolve()),
             "split": _split_manifest(pairs_dir),
             "loss": (
-                f"CachedMultipleNegativesRankingLoss (scale 20, cosine, mini-batch "
-                f"{settings.mini_batch})"
+                f"CachedMultipleNegativesRankingLoss (scale 20, cosine, mini-batch {mini_batch})"
                 if cached
                 else "MultipleNegativesRankingLoss (scale 20, cosine)"
             ),
