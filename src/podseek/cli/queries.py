@@ -82,9 +82,9 @@ def generate_command(
     as_json: JsonOption = False,
 ) -> None:
     """Generate queries for the catalog (resumable: a rerun continues), then filter them."""
+    from podseek.models.device import settings_device
     from podseek.queries.filters import FilterSettings, QueryFilter
     from podseek.queries.generate import filter_queries, generate_queries
-    from podseek.models.device import settings_device
     from podseek.queries.generators import load_generator
     from podseek.queries.store import SYNTHETIC
 
