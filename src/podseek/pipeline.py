@@ -36,6 +36,7 @@ from typing import Any
 
 from podseek.config import Settings
 from podseek.errors import PodseekError
+from podseek.models.device import settings_device
 
 SOURCES = ("listennotes", "rss", "opml", "table")
 LISTEN_NOTES_URL = (
@@ -250,6 +251,10 @@ def fingerprint(stage: Stage, previous: str) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
+# The stages that run a model, on the device setting's device (the others read and write files).
+MODEL_STAGES = frozenset({"base-index", "generate", "train", "index", "evaluate"})
+
+
 class Records:
     """``<workspace>/pipeline/<stage>.json`` (finished) and ``<stage>.started`` (begun)."""
 
@@ -326,6 +331,7 @@ def run(
 ) -> list[StageResult]:
     """Run the stages that are not up to date, in order; raise on the first that fails."""
     records = Records(settings.home / "pipeline")
+    device = settings_device(settings).describe()  # an unknown or missing device stops here
     decision = decide(stages, records, force)
     env = {**os.environ, "PODSEEK_HOME": str(settings.home)}
     results = []
@@ -368,6 +374,7 @@ def run(
                 "fingerprint": stage.fingerprint,
                 "inputs": stage.inputs,
                 "versions": versions(),
+                "device": device if stage.name in MODEL_STAGES else None,
                 "seconds": round(seconds, 1),
                 "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             },
