@@ -24,7 +24,8 @@ def train_command(
             min=2,
             max=1024,
             help="Pairs per batch: every other episode of a batch is a negative, so larger "
-            "batches give harder training; above 256 the batch is computed in mini-batches.",
+            "batches give harder training; above 256 the batch is computed in mini-batches. "
+            "Under torchrun, each process's batch: the negatives come from all of them.",
         ),
     ] = 64,
     epochs: Annotated[float, typer.Option(min=0.01, help="Passes over the pairs.")] = 1.0,
@@ -59,9 +60,16 @@ def train_command(
 ) -> None:
     """Fine-tune an encoder on the train split; a rerun after an interruption resumes.
 
-    Progress (step, loss, pairs/s, ETA) goes to stderr about every 5% of the steps."""
+    Progress (step, loss, pairs/s, ETA) goes to stderr about every 5% of the steps. Under
+    `torchrun --nproc_per_node N` it trains on N devices (DDP): --batch is each device's, the
+    negatives come from all N batches (docs/distributed-training.md)."""
     from podseek.models.device import settings_device
-    from podseek.training.train import TrainSettings, train_model
+    from podseek.training.train import (
+        TrainSettings,
+        distributed_rank,
+        end_distributed,
+        train_model,
+    )
 
     settings = get_settings()
     device = settings_device(settings)
@@ -84,14 +92,18 @@ def train_command(
         ),
         device=device,
     )
+    end_distributed()
+    if distributed_rank() not in (None, 0):
+        return  # rank 0 says it, once
     if as_json:
         _print_json(report.to_dict())
         return
     resumed = f", resumed from {report.resumed_from}" if report.resumed_from else ""
     loss = f", mean loss {report.train_loss:.3f}" if report.train_loss is not None else ""
+    batch = f", global batch {report.global_batch:,}" if report.world_size > 1 else ""
     typer.echo(
         f"trained {report.name} from {report.base}: {report.pairs:,} pairs, {report.steps:,} "
         f"steps in {report.seconds:,.0f} s ({report.pairs_per_second:,.1f} pairs/s on "
-        f"{report.device}{resumed}){loss}"
+        f"{report.device}{batch}{resumed}){loss}"
     )
     typer.echo(f"saved to {report.folder}; use it with `podseek index --model {report.name}`")

@@ -22,16 +22,28 @@ steps, a resumed run's earlier ones included; ``train_loss``: the mean over this
 
 While training, ``progress=True`` writes a line to stderr about every 5% of the steps
 (step, loss, pairs/s, ETA); stdout is left to the command's own output, such as ``--json``.
+
+Launched by ``torchrun`` (or ``accelerate launch``) with more than one process, training is
+DDP, the route sentence-transformers documents: each process holds a replica on its own
+device (its ``LOCAL_RANK``'s GPU; the CPU with the gloo backend), ``batch_size`` is the batch
+of one process, and the loss gathers every process's embeddings, so each query is ranked
+against the episodes of the global batch (``batch_size`` x processes). Rank 0 alone writes
+the model folder, the record and the progress lines; the others wait for it and return the
+same report (docs/distributed-training.md).
 """
 
 import contextlib
+import hashlib
 import json
 import math
 import os
+import re
 import shutil
+import socket
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,6 +62,12 @@ LOGS_PER_RUN = 20  # log the loss (and print a progress line) every 5% of the st
 # mini-batches of this size.
 MAX_PLAIN_BATCH = 256
 MAX_BATCH = 1024
+# FutureWarnings that accelerate and sentence-transformers' gathering raise under DDP (torch
+# 2.13 deprecates the calls they make); nothing a podseek user can act on.
+DDP_DEPRECATIONS = (
+    r"`broadcast_buffers` is deprecated",
+    r"torch\.distributed\.nn\.functional\.all_gather is deprecated",
+)
 
 
 @dataclass(frozen=True)
@@ -86,9 +104,11 @@ class TrainReport:
     seconds: float
     resumed_from: str | None
     settings: dict[str, Any] = field(default_factory=dict)
-    device: str = "cpu"  # what trained: "cuda:0 (NVIDIA H200, bf16)"
+    device: str = "cpu"  # what trained: "cuda:0 (NVIDIA H200, bf16)", "2 x cpu (...), gloo"
     train_loss: float | None = None  # mean loss over this run's steps
     loss_history: list[dict[str, float]] = field(default_factory=list)  # {"step", "loss"}
+    world_size: int = 1  # processes that trained together (DDP)
+    global_batch: int = 0  # pairs per optimiser step, all processes together
 
     @property
     def pairs_per_second(self) -> float:
@@ -185,13 +205,17 @@ def precision_arguments(device: Device) -> dict[str, Any]:
     GPUs without it) mixed precision and TF32 matrix products, unless half precision is off."""
     if device.kind == "cpu":
         return {"use_cpu": True}
+    # On a GPU, tokenizing in the training process would leave it waiting (the USE port's
+    # tokenizer is pure Python): loader processes tokenize the next batches meanwhile.
+    workers = {"dataloader_num_workers": min(8, (os.cpu_count() or 2) // 2)}
     if not device.is_cuda or device.half is None:
-        return {"use_cpu": False}
+        return {"use_cpu": False, **workers}
     return {
         "use_cpu": False,
         "bf16": device.half == "bfloat16",
         "fp16": device.half == "float16",
         "tf32": True,
+        **workers,
     }
 
 
@@ -214,6 +238,125 @@ def distributed_rank() -> int | None:
     return int(rank) if rank is not None and os.environ.get("WORLD_SIZE", "1") != "1" else None
 
 
+def world_size() -> int:
+    """Processes training together: ``WORLD_SIZE`` under torchrun / accelerate, else 1."""
+    return int(os.environ["WORLD_SIZE"]) if distributed_rank() is not None else 1
+
+
+def rank_device(device: Device) -> Device:
+    """The device this process trains on. Under DDP each process has its own GPU, the one
+    its ``LOCAL_RANK`` numbers (as accelerate assigns them), whatever ``cuda:N`` said; the
+    CPU and MPS stay as they are."""
+    if distributed_rank() is None or not device.is_cuda:
+        return device
+    return Device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}", device.half)
+
+
+def distributed_arguments(device: Device) -> dict[str, Any]:
+    """The trainer's DDP flags: NCCL between GPUs, gloo between CPU processes (the route
+    this machine tests), and no incomplete last round of batches: gathering needs the same
+    batch size on every process, and a process with no batch would leave the others waiting."""
+    if distributed_rank() is None:
+        return {}
+    return {"ddp_backend": "nccl" if device.is_cuda else "gloo", "dataloader_drop_last": True}
+
+
+def check_global_batch(pairs: int, settings: TrainSettings, world: int) -> None:
+    """Under DDP a step needs a full batch on every process: with fewer pairs than that,
+    the trainer would run no step at all."""
+    if world > 1 and pairs < settings.batch_size * world:
+        raise PodseekError(
+            f"{pairs} training pairs are fewer than one global batch ({world} processes x "
+            f"--batch {settings.batch_size}); lower --batch or use fewer processes"
+        )
+
+
+def in_batch_loss(model: Any, settings: TrainSettings, gather: bool) -> tuple[Any, str]:
+    """MNRL, or its GradCache form when the batch is computed in mini-batches, and how the
+    record names it. ``gather``: rank each process's queries against the embeddings of
+    every process's batch (the global batch), as the single-process loss over the
+    concatenated batch would; the gradients flow back to the process that made them."""
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        MultipleNegativesRankingLoss,
+    )
+
+    mini_batch = effective_mini_batch(settings)
+    gathered = f", negatives gathered across {world_size()} processes" if gather else ""
+    if mini_batch is not None:
+        loss = CachedMultipleNegativesRankingLoss(
+            model, mini_batch_size=mini_batch, gather_across_devices=gather
+        )
+        name = f"CachedMultipleNegativesRankingLoss (scale 20, cosine, mini-batch {mini_batch}"
+    else:
+        loss = MultipleNegativesRankingLoss(model, gather_across_devices=gather)
+        name = "MultipleNegativesRankingLoss (scale 20, cosine"
+    return loss, f"{name}{gathered})"
+
+
+def _process_group() -> Any | None:
+    """torch.distributed when its process group is up (under DDP, once the trainer's
+    arguments have set up the devices), else ``None``."""
+    import torch.distributed as dist
+
+    return dist if dist.is_available() and dist.is_initialized() else None
+
+
+def from_rank_zero(value: Any) -> Any:
+    """Rank 0's ``value`` on every process (a picklable object); ``value`` itself alone."""
+    dist = _process_group()
+    if dist is None:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def rank_zero_rows(columns: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Rank 0's ``columns`` on every process. Only a digest travels when they agree (the
+    usual case: sending a million triplets of episode texts to every process is not free)."""
+    digest = hashlib.sha256(json.dumps(columns, sort_keys=True).encode()).hexdigest()
+    if len(set(from_every_rank(digest))) == 1:
+        return columns
+    return from_rank_zero(columns)
+
+
+def from_every_rank(value: Any) -> list[Any]:
+    """Every process's ``value``, in rank order; ``[value]`` alone."""
+    dist = _process_group()
+    if dist is None:
+        return [value]
+    values: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(values, value)
+    return values
+
+
+def wait_for_every_rank() -> None:
+    """A barrier under DDP; nothing alone."""
+    dist = _process_group()
+    if dist is not None:
+        dist.barrier()
+
+
+def end_distributed() -> None:
+    """Close the process group, if there is one, before the process exits (NCCL warns
+    otherwise). For the command's end: the trainer cannot run again in this process."""
+    dist = _process_group()
+    if dist is not None:
+        dist.destroy_process_group()
+
+
+def describe_ranks(ranks: list[dict[str, Any]], backend: str) -> str:
+    """One device line for a DDP run: ``8 x cuda (NVIDIA H200, bf16), nccl`` (and the number
+    of nodes when more than one), or each rank's device when they differ."""
+    kinds = [re.sub(r"^(cuda|mps):\d+", r"\1", rank["device"]) for rank in ranks]
+    nodes = len({rank["host"] for rank in ranks})
+    on = f", {nodes} nodes" if nodes > 1 else ""
+    if len(set(kinds)) == 1:
+        return f"{len(ranks)} x {kinds[0]}, {backend}{on}"
+    return f"{'; '.join(rank['device'] for rank in ranks)}, {backend}{on}"
+
+
 def train_model(
     base: str,
     pairs_dir: Path,
@@ -225,7 +368,7 @@ def train_model(
     device: Device = CPU,
 ) -> TrainReport:
     """Fine-tune ``base`` on the train split in ``pairs_dir`` into ``<home>/models/<name>``,
-    on ``device``.
+    on ``device`` (under DDP, this process's share of it: see ``rank_device``).
 
     ``callbacks`` are transformers ``TrainerCallback`` objects (progress, tests)."""
     import torch
@@ -234,53 +377,29 @@ def train_model(
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
     )
-    from sentence_transformers.sentence_transformer.losses import (
-        CachedMultipleNegativesRankingLoss,
-        MultipleNegativesRankingLoss,
-    )
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
+    rank, world = distributed_rank(), world_size()
+    main = rank in (None, 0)  # writes the folder, the record and the progress lines
+    device = rank_device(device)
+    if not main:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # the weight-loading bars, once is enough
     if not name or "/" in name or name.startswith(".") or name in BUILTINS:
         raise PodseekError(f"--name {name!r}: use a plain name that is not a built-in model")
     target = models_dir(home) / name
+    # Under DDP every process checks before the process group starts, and rank 0 cannot
+    # finish training (and write the folder) before every process has joined it.
     if target.exists():
         raise PodseekError(f"{target} exists; choose another --name or remove it")
     pairs = training_pairs(pairs_dir, settings.max_pairs, settings.seed)
+    if settings.hard_negatives == 0:  # else once mined: the miner may drop some
+        check_global_batch(len(pairs), settings, world)
     torch.manual_seed(settings.seed)
     model, origin = base_model(base, home)
     own_length = cap_sequence_length(model, settings.max_seq_length)
     prompts = dict(getattr(model, "prompts", {}) or {})
-    dataset = Dataset.from_dict(
-        {"anchor": [q for q, _ in pairs], "positive": [e for _, e in pairs]}
-    )
-    if settings.hard_negatives > 0:
-        from sentence_transformers.util import mine_hard_negatives
-
-        corpus = mining_corpus(pairs_dir)
-        mined_from = len(dataset)
-        # its statistics table goes to stderr: stdout is the command's own (``--json``)
-        with contextlib.redirect_stdout(sys.stderr):
-            dataset = mine_hard_negatives(
-                dataset,
-                model,
-                corpus=corpus,
-                range_min=2,
-                range_max=50,
-                relative_margin=0.05,
-                num_negatives=settings.hard_negatives,
-                sampling_strategy="top",
-                query_prompt=prompts.get("query"),
-                corpus_prompt=prompts.get("passage", prompts.get("document")),
-                batch_size=64,
-                verbose=progress,
-            )
-        if progress:  # a pair with no candidate outside the margin is dropped by the miner
-            print(
-                f"hard negatives found for {len(dataset):,} of {mined_from:,} pairs; "
-                "the others are left out of this run",
-                file=sys.stderr,
-                flush=True,
-            )
     checkpoints = models_dir(home) / ".checkpoints" / name
     resume = _last_checkpoint(checkpoints)
     column_prompts = {}
@@ -303,19 +422,23 @@ def train_model(
         save_strategy="steps",
         save_steps=settings.save_steps,
         save_total_limit=2,
-        logging_steps=logging_interval(len(dataset), settings),
+        logging_steps=1,  # set below, once the number of pairs is known
         report_to="none",
-        disable_tqdm=not progress,
+        disable_tqdm=not progress or not main,
         **precision_arguments(device),
+        **distributed_arguments(device),
     )
     pin_device(args, device)
-    mini_batch = effective_mini_batch(settings)
-    cached = mini_batch is not None
-    loss = (
-        CachedMultipleNegativesRankingLoss(model, mini_batch_size=mini_batch)
-        if cached
-        else MultipleNegativesRankingLoss(model)
+    _ = args.device  # sets up the devices; under DDP, starts the process group
+    dataset = Dataset.from_dict(
+        {"anchor": [q for q, _ in pairs], "positive": [e for _, e in pairs]}
     )
+    if settings.hard_negatives > 0:
+        dataset = mined_dataset(dataset, model, pairs_dir, settings, prompts, device, progress)
+        check_global_batch(len(dataset), settings, world)
+    global_batch = settings.batch_size * world
+    args.logging_steps = logging_interval(len(dataset), settings, world)
+    loss, loss_name = in_batch_loss(model, settings, gather=rank is not None)
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
@@ -323,50 +446,130 @@ def train_model(
         loss=loss,
         callbacks=callbacks,
     )
-    quiet_trainer_logs(trainer, progress)
+    quiet_trainer_logs(trainer, progress and main)
     started = time.perf_counter()
-    with fast_matmul(device):
+    with fast_matmul(device), warnings.catch_warnings():
+        for deprecated in DDP_DEPRECATIONS:  # libraries' business, printed once per process
+            warnings.filterwarnings("ignore", message=deprecated, category=FutureWarning)
         output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - started
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
-    try:
-        if own_length is not None:  # the index encodes episodes as the base model did
-            model.max_seq_length = own_length
-        model.save(str(work / "model"))
-        report = TrainReport(
-            name=name,
-            base=base,
-            folder=str(target),
-            pairs=len(dataset),
-            steps=int(output.global_step),
-            seconds=round(seconds, 1),
-            resumed_from=str(resume) if resume else None,
-            settings=asdict(settings),
-            device=device.describe(),
-            train_loss=round(float(output.training_loss), 4),
-            loss_history=loss_history(trainer.state.log_history),
+    ranks = [
+        {"rank": number, **where}
+        for number, where in enumerate(
+            from_every_rank({"host": socket.gethostname(), "device": device.describe()})
         )
+    ]
+    report = TrainReport(
+        name=name,
+        base=base,
+        folder=str(target),
+        pairs=len(dataset),
+        steps=int(output.global_step),
+        seconds=round(seconds, 1),
+        resumed_from=str(resume) if resume else None,
+        settings=asdict(settings),
+        device=describe_ranks(ranks, args.ddp_backend) if rank is not None else device.describe(),
+        train_loss=round(float(output.training_loss), 4),
+        loss_history=loss_history(trainer.state.log_history),
+        world_size=world,
+        global_batch=global_batch,
+    )
+    wait_for_every_rank()  # every process is done with the checkpoints before they go
+    if main:
         record = {
             **report.to_dict(),
             "base_from": origin,
             "pairs_dir": str(Path(pairs_dir).resolve()),
             "split": _split_manifest(pairs_dir),
-            "loss": (
-                f"CachedMultipleNegativesRankingLoss (scale 20, cosine, mini-batch {mini_batch})"
-                if cached
-                else "MultipleNegativesRankingLoss (scale 20, cosine)"
-            ),
+            "loss": loss_name,
             "batch_sampler": "no duplicates",
             "prompts": column_prompts,
+            "distributed": (
+                {
+                    "launcher": "torchrun" if "TORCHELASTIC_RUN_ID" in os.environ else "other",
+                    "backend": args.ddp_backend,
+                    "world_size": world,
+                    "per_device_batch": settings.batch_size,
+                    "global_batch": global_batch,
+                    "negatives_gathered": True,
+                    "ranks": ranks,
+                }
+                if rank is not None
+                else None
+            ),
         }
+        write_model(model, own_length, target, record)
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    wait_for_every_rank()  # the folder is there when any process returns
+    return report
+
+
+def mined_dataset(
+    dataset: Any,
+    model: Any,
+    pairs_dir: Path,
+    settings: TrainSettings,
+    prompts: dict[str, str],
+    device: Device,
+    progress: bool,
+) -> Any:
+    """``dataset`` with ``settings.hard_negatives`` mined negatives per pair (a pair with
+    no candidate outside the margin is dropped by the miner).
+
+    Under DDP every process mines on its own device (as long as rank 0 alone would take, and
+    no process waits on a collective meanwhile), and rank 0's triplets are then used by all:
+    the batch sampler needs the same rows on every process, and a near tie on a GPU need not
+    fall the same way twice."""
+    from datasets import Dataset
+    from sentence_transformers.util import mine_hard_negatives
+
+    main = distributed_rank() in (None, 0)
+    if device.is_cuda:
+        model.to(device.name)  # encoding the corpus on the GPU, not the CPU it loaded on
+    corpus = mining_corpus(pairs_dir)
+    mined_from = len(dataset)
+    # its statistics table goes to stderr: stdout is the command's own (``--json``)
+    with contextlib.redirect_stdout(sys.stderr):
+        dataset = mine_hard_negatives(
+            dataset,
+            model,
+            corpus=corpus,
+            range_min=2,
+            range_max=50,
+            relative_margin=0.05,
+            num_negatives=settings.hard_negatives,
+            sampling_strategy="top",
+            query_prompt=prompts.get("query"),
+            corpus_prompt=prompts.get("passage", prompts.get("document")),
+            batch_size=64,
+            verbose=progress and main,
+        )
+    if distributed_rank() is not None:
+        dataset = Dataset.from_dict(rank_zero_rows(dataset.to_dict()))
+    if progress and main:
+        print(
+            f"hard negatives found for {len(dataset):,} of {mined_from:,} pairs; "
+            "the others are left out of this run",
+            file=sys.stderr,
+            flush=True,
+        )
+    return dataset
+
+
+def write_model(model: Any, own_length: int | None, target: Path, record: dict) -> None:
+    """Save ``model`` with its ``record`` to ``target`` at once: written to a hidden folder
+    beside it, then renamed, so a crash leaves no half-written model."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        if own_length is not None:  # the index encodes episodes as the base model did
+            model.max_seq_length = own_length
+        model.save(str(work / "model"))
         (work / "model" / RECORD).write_text(json.dumps(record, indent=2) + "\n")
         os.rename(work / "model", target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    shutil.rmtree(checkpoints, ignore_errors=True)
-    return report
 
 
 class ProgressMeter:
@@ -450,20 +653,26 @@ def quiet_trainer_logs(trainer: Any, progress: bool) -> None:
     trainer.remove_callback(PrinterCallback)
     if trainer.pop_callback(ProgressCallback) is not None:
         trainer.add_callback(BarOnly())
-    if progress:
-        batch = trainer.args.train_batch_size * trainer.args.gradient_accumulation_steps
+    if progress:  # pairs a step: every process's batch
+        args = trainer.args
+        batch = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
         trainer.add_callback(progress_callback(ProgressMeter(batch)))
 
 
-def logging_interval(pairs: int, settings: TrainSettings) -> int:
+def logging_interval(pairs: int, settings: TrainSettings, world: int = 1) -> int:
     """Optimiser steps between loss logs: about 5% of the run, at least 1.
 
     An integer computed here rather than the trainer's ratio form (``logging_steps=0.05``):
     the trainer stores the ratio's resolved value in each checkpoint and warns on every
     resume that it differs from the 0.05 it is given. Like the trainer, it counts the last,
-    smaller batch of an epoch as a step.
+    smaller batch of an epoch as a step; under DDP (``world`` processes) an epoch is the
+    rounds in which every process has a full batch.
     """
-    steps = math.ceil(settings.epochs * math.ceil(pairs / settings.batch_size))
+    if world > 1:
+        per_epoch = pairs // settings.batch_size // world
+    else:
+        per_epoch = math.ceil(pairs / settings.batch_size)
+    steps = math.ceil(settings.epochs * per_epoch)
     return max(1, steps // LOGS_PER_RUN)
 
 
