@@ -129,7 +129,7 @@ def test_source_names_are_safe_and_stable() -> None:
 
 
 def test_opml_lists_feed_urls() -> None:
-    assert opml_feed_locations(str(FIXTURES / "subscriptions.opml")) == [
+    assert opml_feed_locations(str(FIXTURES / "subscriptions.opml")).locations == [
         "https://nightsky.example/feed.xml",
         "http://127.0.0.1:9/feed.xml",
     ]

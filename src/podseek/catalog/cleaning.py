@@ -6,6 +6,7 @@ the same kind of values.
 
 import hashlib
 import html
+import math
 import re
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
@@ -14,6 +15,8 @@ from functools import lru_cache
 import langcodes
 import py3langid
 from selectolax.lexbor import LexborHTMLParser
+
+from podseek.catalog.episode import BAD_TEXT, MAX_DURATION_S, date_problem
 
 _WHITESPACE = re.compile(r"\s+")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -41,6 +44,7 @@ def html_to_text(value: str | None) -> str:
     """
     if not value:
         return ""
+    value = scrub_text(value)  # the HTML parser takes UTF-8: no lone surrogates
     if "<" in value:
         tree = LexborHTMLParser(value)
         tree.strip_tags(_DROPPED_TAGS)
@@ -55,7 +59,7 @@ def html_to_text(value: str | None) -> str:
         value = html.unescape(value)
     elif "&" in value:
         value = html.unescape(value)
-    return _WHITESPACE.sub(" ", value).strip()
+    return _WHITESPACE.sub(" ", scrub_text(value)).strip()
 
 
 def clean_line(value: object) -> str:
@@ -103,60 +107,125 @@ def detect_language(text: str, min_letters: int = 20) -> str:
     return code if len(code) == 2 else ""
 
 
+def scrub_text(value: str) -> str:
+    """``value`` as text the catalog can hold: lone surrogates (undecodable input, or a JSON
+    ``"\\ud800"``) become U+FFFD, and NUL and the other control characters a space."""
+    if not BAD_TEXT.search(value):
+        return value
+    return BAD_TEXT.sub(lambda m: "\ufffd" if m.group() >= "\ud800" else " ", value)
+
+
 def parse_datetime(value: object) -> datetime | None:
     """A UTC datetime from ISO 8601 or RFC 822 text, epoch seconds or milliseconds, or a
-    ``datetime``/``date``; naive values are taken as UTC. Unparseable values give ``None``.
+    ``datetime``/``date``; naive values are taken as UTC. Unparseable values, and values
+    whose UTC time Python cannot represent, give ``None``; this never raises.
     """
+    try:
+        parsed = _parse_datetime(value)
+        if parsed is None:
+            return None
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError, TypeError, IndexError, OSError):
+        return None
+
+
+def _parse_datetime(value: object) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, date):
-        parsed = datetime(value.year, value.month, value.day)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = value / 1000 if value > 1e11 else value
-        try:
-            return datetime.fromtimestamp(seconds, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    else:
-        text = str(value).strip()
-        if text.isdigit():
-            return parse_datetime(int(text))
-        try:
-            parsed = datetime.fromisoformat(text.replace(" UTC", "+00:00"))
-        except ValueError:
-            try:
-                parsed = parsedate_to_datetime(text)
-            except (TypeError, ValueError, IndexError):
-                return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():  # "²".isdigit() is True, and int() refuses it
+        return _parse_datetime(int(text))
+    try:
+        return datetime.fromisoformat(text.replace(" UTC", "+00:00"))
+    except ValueError:
+        return parsedate_to_datetime(text)
+
+
+DATE_UNPARSEABLE = "unparseable date (kept without a date)"
+DATE_OUT_OF_RANGE = "date out of range (kept without a date)"
+
+
+def clean_date(value: object) -> tuple[datetime | None, str | None]:
+    """A publication date the catalog accepts (UTC, 1900 to a year from now), or ``None``
+    and the note that says why the value was dropped (``None`` too when none was given)."""
+    if value is None or value == "":
+        return None, None
+    try:
+        parsed = _parse_datetime(value)
+    except (OverflowError, ValueError, TypeError, IndexError, OSError):
+        parsed = None
+    if parsed is None:
+        return None, DATE_UNPARSEABLE
+    if date_problem(parsed):  # also a time whose UTC Python cannot hold (year 1 at +01:00)
+        return None, DATE_OUT_OF_RANGE
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC), None
+
+
+def parse_filter_date(value: str) -> datetime:
+    """A search filter's date bound: an ISO 8601 date or date and time (naive means UTC),
+    from 1900 to a year from now, in UTC. Anything else is a ``ValueError`` whose message
+    is one sentence (the API answers it with a 422, the command line with one line)."""
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{text[:40]!r} is not a date (use YYYY-MM-DD or an ISO 8601 time)"
+        ) from None
+    problem = date_problem(parsed)
+    if problem:
+        raise ValueError(f"{text[:40]!r} {problem}")
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def parse_duration(value: object) -> int | None:
-    """Seconds from a number or from "HH:MM:SS" / "MM:SS" text; ``None`` when unusable."""
+    """Seconds from a number or from "HH:MM:SS" / "MM:SS" text; ``None`` when unusable
+    (zero, negative, not a number, infinite). The result is not range-checked: see
+    :func:`clean_duration`."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        text = str(value).strip()
-        if not text:
-            return None
-        try:
+    try:
+        if isinstance(value, int | float):
+            seconds = float(value)
+        else:
+            text = str(value).strip()
+            if not text or not text.isascii():
+                return None
             parts = [float(part) for part in text.split(":")]
-        except ValueError:
+            if len(parts) > 3 or any(part < 0 for part in parts):
+                return None
+            seconds = 0.0
+            for part in parts:
+                seconds = seconds * 60 + part
+        if not (seconds > 0 and math.isfinite(seconds)):  # rejects 0, negatives, NaN, inf
             return None
-        if len(parts) > 3 or any(part < 0 for part in parts):
-            return None
-        seconds = 0.0
-        for part in parts:
-            seconds = seconds * 60 + part
-    if not seconds > 0 or seconds != seconds:  # rejects 0, negatives and NaN
+        return round(seconds)
+    except (ValueError, OverflowError, TypeError):
         return None
-    return round(seconds)
+
+
+def clean_duration(value: object) -> tuple[int | None, str | None]:
+    """A duration the catalog accepts (whole seconds, up to 7 days), or ``None`` and the
+    note that says why the value was dropped (``None`` too when none was given or it is 0)."""
+    if value is None or value == "" or value == 0 or value == "0":
+        return None, None
+    seconds = parse_duration(value)
+    if seconds is None:
+        return None, "unusable duration (kept without a duration)"
+    if seconds > MAX_DURATION_S:
+        return None, "duration over 7 days (kept without a duration)"
+    return seconds, None
 
 
 def native_episode_id(
@@ -169,7 +238,7 @@ def native_episode_id(
     """The id an episode has inside its source: its guid, else its audio URL, else a hash of
     show, title and date. Long or spaced values are hashed so ids stay short and safe.
     """
-    native = str(guid).strip() if guid is not None else ""
+    native = scrub_text(str(guid)).strip() if guid is not None else ""
     if not native:
         native = audio_url.strip()
     if not native:
@@ -177,10 +246,10 @@ def native_episode_id(
             return ""
         stamp = published_at.isoformat() if published_at else ""
         native = "h" + _digest(f"{show}\x1f{title}\x1f{stamp}")
-    if len(native) > 64 or any(ch.isspace() for ch in native):
+    if len(native) > 64 or not native.isprintable() or any(ch.isspace() for ch in native):
         native = "h" + _digest(native)
     return native
 
 
 def _digest(value: str) -> str:
-    return hashlib.sha1(value.encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha1(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]

@@ -7,12 +7,14 @@ one transaction, so an interrupted ingest leaves the previous catalog as it was.
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tqdm import tqdm
 
-from podseek.catalog.build import Skip, build_episode
+from podseek.catalog.build import BuildResult, RawEpisode, Skip, build_episode
+from podseek.catalog.episode import id_problem
 from podseek.catalog.sources import Source
 from podseek.catalog.store import CatalogStore
 from podseek.errors import PodseekError
@@ -52,6 +54,34 @@ class IngestSummary:
         return data
 
 
+# A source name is the prefix of every id it files (ids are at most 512 bytes): a short one
+# leaves room for the native id (at most 64 characters) after it.
+MAX_SOURCE_BYTES = 200
+
+
+def _build(raw: RawEpisode, source: str, min_detect_chars: int) -> BuildResult | Skip:
+    """:func:`build_episode`, with whatever it did not foresee counted as a skip: one row
+    must never stop the rest of its file."""
+    try:
+        return build_episode(raw, source, min_detect_chars)
+    except Exception as error:  # the row is counted, the ingest goes on
+        return Skip(f"unexpected error ({type(error).__name__})")
+
+
+def _records(source: Source, summary: IngestSummary) -> Iterator[RawEpisode | Skip]:
+    """The source's rows; a reader that fails part-way is one clear error for the file
+    (the transaction rolls back: the catalog keeps what it had)."""
+    try:
+        yield from source.records()
+    except PodseekError:
+        raise
+    except Exception as error:
+        raise PodseekError(
+            f"{source.location}: cannot read after row {summary.read:,}: "
+            f"{type(error).__name__}: {error}"
+        ) from error
+
+
 def ingest(
     store: CatalogStore,
     source: Source,
@@ -71,6 +101,12 @@ def ingest(
     Returns:
         The counts of what was read, added, updated, left unchanged, removed and skipped.
     """
+    problem = id_problem(source.name)
+    if problem or len(source.name.encode("utf-8")) > MAX_SOURCE_BYTES:
+        raise PodseekError(
+            f"source name {source.name[:80]!r}: "
+            f"{problem or f'must be at most {MAX_SOURCE_BYTES} bytes'}"
+        )
     summary = IngestSummary(source.name, source.kind, source.location)
     started = time.perf_counter()
     bar = tqdm(
@@ -81,12 +117,10 @@ def ingest(
         leave=False,
     )
     with bar, store.write(source.name) as batch:
-        for raw in source.records():
+        for raw in _records(source, summary):
             summary.read += 1
             bar.update()
-            built = (
-                raw if isinstance(raw, Skip) else build_episode(raw, source.name, min_detect_chars)
-            )
+            built = raw if isinstance(raw, Skip) else _build(raw, source.name, min_detect_chars)
             if isinstance(built, Skip):
                 summary.skipped[built.reason] += 1
                 continue

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from podseek.catalog.episode import Episode
 from podseek.errors import PodseekError
 
@@ -78,7 +80,10 @@ def _to_row(episode: Episode) -> tuple[Any, ...]:
 def _from_row(row: sqlite3.Row) -> Episode:
     data = {column: row[column] for column in _EPISODE_COLUMNS}
     data["categories"] = tuple(json.loads(data["categories"]))
-    return Episode.model_validate(data)
+    try:
+        return Episode.model_validate(data)
+    except ValidationError:  # a record stored before the checks of issue 16: readable still
+        return Episode.repaired(data)
 
 
 class CatalogStore:
@@ -124,10 +129,15 @@ class CatalogStore:
 
     def delete(self, episode_ids: list[str]) -> int:
         """Remove records by id in one transaction; returns how many existed."""
-        with self.write("delete"):
-            before = self._conn.total_changes
-            self._conn.executemany("DELETE FROM episodes WHERE id = ?", [(i,) for i in episode_ids])
-            return self._conn.total_changes - before
+        with self.write("delete") as batch:
+            return batch.delete(episode_ids)
+
+    def source_of(self, episode_id: str) -> str | None:
+        """The source a record was filed under, or ``None`` when there is no such record."""
+        row = self._conn.execute(
+            "SELECT source FROM episodes WHERE id = ?", (episode_id,)
+        ).fetchone()
+        return row[0] if row else None
 
     # Reading -------------------------------------------------------------------------------
 
@@ -258,6 +268,12 @@ class CatalogWrite:
             return "added"
         self.updated += 1
         return "updated"
+
+    def delete(self, episode_ids: list[str]) -> int:
+        """Remove records by id, in this transaction; returns how many existed."""
+        before = self._conn.total_changes
+        self._conn.executemany("DELETE FROM episodes WHERE id = ?", [(i,) for i in episode_ids])
+        return self._conn.total_changes - before
 
     def remove_unseen(self) -> int:
         """Delete this source's records that the current ingest did not see (``--replace``)."""

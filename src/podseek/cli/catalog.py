@@ -1,6 +1,7 @@
 """``podseek ingest ...`` and ``podseek catalog ...``: the catalog stage's commands."""
 
 import functools
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -26,13 +27,21 @@ from podseek.errors import PodseekError
 # ingest ------------------------------------------------------------------------------------
 
 
-def _report(summaries: list[IngestSummary], failures: list[tuple[str, str]], as_json: bool) -> None:
-    """Print what the ingests did; exit 1 when a source failed (after the others were saved)."""
+def _report(
+    summaries: list[IngestSummary],
+    failures: list[tuple[str, str]],
+    as_json: bool,
+    refused: Counter[str],
+) -> None:
+    """Print what the ingests did; exit 1 when a source failed (after the others were saved).
+    ``refused`` counts the feeds of a list that were not read (a local path in a remote OPML,
+    a ``file://`` URL), by reason."""
     if as_json:
         _print_json(
             {
                 "ingests": [s.to_dict() for s in summaries],
                 "failed": [{"location": loc, "error": err} for loc, err in failures],
+                "refused": dict(refused.most_common()),
             }
         )
     else:
@@ -46,6 +55,9 @@ def _report(summaries: list[IngestSummary], failures: list[tuple[str, str]], as_
                 typer.echo(f"  skipped {n:,}: {reason}")
             for reason, n in s.notes.most_common():
                 typer.echo(f"  note {n:,}: {reason}")
+    if not as_json:
+        for reason, n in refused.most_common():
+            typer.echo(f"feeds {reason}: {n:,}")
     for location, error in failures:
         typer.echo(
             f"error: {error}" if location in error else f"error: {location}: {error}", err=True
@@ -55,7 +67,11 @@ def _report(summaries: list[IngestSummary], failures: list[tuple[str, str]], as_
 
 
 def _run_ingest(
-    sources: list[Callable[[], Source]], locations: list[str], replace: bool, as_json: bool
+    sources: list[Callable[[], Source]],
+    locations: list[str],
+    replace: bool,
+    as_json: bool,
+    refused: Counter[str] | None = None,
 ) -> None:
     """Ingest each source in turn; one that fails is reported and the rest still run."""
     settings = get_settings()
@@ -66,11 +82,13 @@ def _run_ingest(
             try:
                 source = make_source()
                 summaries.append(ingest(store, source, replace, settings.min_detect_chars))
-            except PodseekError as error:
-                if len(sources) == 1:
-                    raise
+            except Exception as error:  # one bad source is one line; the others still run
+                if not isinstance(error, PodseekError):
+                    error = PodseekError(f"{location}: {type(error).__name__}: {error}")
+                if len(sources) == 1 and not refused:
+                    raise error from None
                 failures.append((location, str(error)))
-    _report(summaries, failures, as_json)
+    _report(summaries, failures, as_json, refused or Counter())
 
 
 @ingest_app.command("listennotes")
@@ -122,8 +140,8 @@ def ingest_opml(
 
     timeout = get_settings().fetch_timeout
     feeds = opml_feed_locations(location, timeout)
-    makers = [functools.partial(FeedSource, url, timeout) for url in feeds]
-    _run_ingest(makers, feeds, replace, as_json)
+    makers = [functools.partial(FeedSource, url, timeout) for url in feeds.locations]
+    _run_ingest(makers, feeds.locations, replace, as_json, refused=feeds.refused)
 
 
 def _pairs(options: list[str], flag: str) -> dict[str, str]:

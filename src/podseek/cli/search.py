@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from podseek.catalog.cleaning import parse_datetime
+from podseek.catalog.cleaning import parse_filter_date
 from podseek.cli.common import JsonOption, _print_json, _store, app, user_errors
 from podseek.config import get_settings
 from podseek.errors import PodseekError
@@ -105,10 +105,10 @@ def index_command(
 def _date(value: str | None, flag: str) -> datetime | None:
     if value is None:
         return None
-    parsed = parse_datetime(value)
-    if parsed is None:
-        raise PodseekError(f"{flag}: {value!r} is not a date (use YYYY-MM-DD)")
-    return parsed
+    try:
+        return parse_filter_date(value)
+    except ValueError as error:
+        raise PodseekError(f"{flag}: {error}") from None
 
 
 def _print_results(results: SearchResults) -> None:

@@ -5,10 +5,13 @@ names it, so re-ingesting a feed updates exactly its own episodes.
 """
 
 import calendar
+import hashlib
 import re
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,7 +62,10 @@ def default_source_name(location: str) -> str:
         key = (parts.netloc + parts.path).rstrip("/")
     else:
         key = Path(location).stem
-    return "rss:" + (_UNSAFE.sub("-", key).strip("-") or "feed")
+    key = _UNSAFE.sub("-", key).strip("-") or "feed"
+    if len(key) > 120:  # a source name prefixes every id, which is capped
+        key = key[:100] + "-" + hashlib.sha1(key.encode()).hexdigest()[:12]
+    return "rss:" + key
 
 
 class FeedSource:
@@ -81,28 +87,42 @@ class FeedSource:
         show_description = _longest(channel.get("summary"), channel.get("subtitle"))
         show_id = channel.get("link") or self.location
         categories = [tag.get("term") or "" for tag in channel.get("tags", [])]
-        show_image = (channel.get("image") or {}).get("href", "")
         for entry in self.feed.entries:
-            content = [part.get("value", "") for part in entry.get("content", [])]
-            audio = next(
-                (e.get("href", "") for e in entry.get("enclosures", []) if e.get("href")), ""
-            )
-            yield RawEpisode(
-                native_id=entry.get("id"),
-                show_id=show_id,
-                show_title=show_title,
-                show_description=show_description,
-                episode_title=entry.get("title"),
-                episode_description=_longest(entry.get("summary"), *content),
-                language=channel.get("language"),
-                categories=categories,
-                published_at=_entry_date(entry),
-                duration=entry.get("itunes_duration"),
-                audio_url=audio,
-                episode_url=entry.get("link"),
-                image_url=(entry.get("image") or {}).get("href") or show_image,
-                episode_required=True,
-            )
+            try:
+                item = self._item(entry, show_id, show_title, show_description, categories)
+            except Exception as error:  # one odd item must not stop the feed
+                yield Skip(f"malformed item ({type(error).__name__})")
+                continue
+            yield item
+
+    def _item(
+        self,
+        entry: Any,
+        show_id: str,
+        show_title: str,
+        show_description: str,
+        categories: list[str],
+    ) -> RawEpisode:
+        channel = self.feed.feed
+        show_image = (channel.get("image") or {}).get("href", "")
+        content = [part.get("value", "") for part in entry.get("content", [])]
+        audio = next((e.get("href", "") for e in entry.get("enclosures", []) if e.get("href")), "")
+        return RawEpisode(
+            native_id=entry.get("id"),
+            show_id=show_id,
+            show_title=show_title,
+            show_description=show_description,
+            episode_title=entry.get("title"),
+            episode_description=_longest(entry.get("summary"), *content),
+            language=channel.get("language"),
+            categories=categories,
+            published_at=_entry_date(entry),
+            duration=entry.get("itunes_duration"),
+            audio_url=audio,
+            episode_url=entry.get("link"),
+            image_url=(entry.get("image") or {}).get("href") or show_image,
+            episode_required=True,
+        )
 
 
 def parse_feed(data: bytes, location: str) -> Any:
@@ -111,7 +131,10 @@ def parse_feed(data: bytes, location: str) -> Any:
     feedparser reads broken XML leniently; we accept what it recovers when it found a channel
     or items, and refuse the file when it found neither.
     """
-    feed = feedparser.parse(data)
+    try:
+        feed = feedparser.parse(data)
+    except Exception as error:  # feedparser is lenient; anything it raises is the file's
+        raise PodseekError(f"{location}: not an RSS or Atom feed ({error})") from error
     if not feed.entries and not feed.feed.get("title"):
         reason = getattr(feed, "bozo_exception", None) or "no channel or items found"
         raise PodseekError(f"{location}: not an RSS or Atom feed ({reason})")
@@ -122,21 +145,61 @@ def _entry_date(entry: Any) -> datetime | None:
     parsed = entry.get("published_parsed") or entry.get("updated_parsed")
     if not parsed:
         return entry.get("published") or None  # kept raw: build_episode counts it
-    return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+    try:
+        return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return entry.get("published") or str(parsed)  # build_episode counts it
 
 
 def _longest(*values: str | None) -> str:
     return max((v for v in values if v), key=len, default="")
 
 
-def opml_feed_locations(location: str, timeout: float = 10.0) -> list[str]:
-    """The feed URLs that an OPML file (or URL) lists, in order, without repeats."""
+@dataclass
+class OpmlFeeds:
+    """The feeds an OPML list names that podseek will read, and the entries it refused,
+    counted by reason."""
+
+    locations: list[str]
+    refused: Counter[str] = field(default_factory=Counter)
+
+
+def opml_feed_locations(location: str, timeout: float = 10.0) -> OpmlFeeds:
+    """The feeds that an OPML file (or URL) lists, in order, without repeats.
+
+    A local OPML file may name local feed files (a relative path is read from the OPML's
+    folder) and http(s) URLs; an OPML fetched over http(s) may name only http(s) URLs, so a
+    list from elsewhere can never make podseek read this machine's files. ``file://`` and
+    every other scheme are refused, and counted.
+    """
     data = read_location(location, timeout)
     result = listparser.parse(data.decode("utf-8", errors="replace"))
     if not result.version:
         reason = result.bozo_exception if result.bozo else "no <opml> root element"
         raise PodseekError(f"{location}: not an OPML file ({reason})")
-    urls = list(dict.fromkeys(feed.url for feed in result.feeds if feed.url))
-    if not urls:
-        raise PodseekError(f"{location}: the OPML file lists no feeds")
-    return urls
+    remote = is_url(location)
+    base = None if remote else Path(location).resolve().parent
+    feeds = OpmlFeeds([])
+    for feed in result.feeds:
+        url = (feed.url or "").strip()
+        if not url:
+            continue
+        try:
+            scheme = urlsplit(url).scheme.lower()
+        except ValueError:  # "http://[" and the like
+            feeds.refused["refused: not a valid URL"] += 1
+            continue
+        if scheme in ("http", "https"):
+            feeds.locations.append(url)
+        elif len(scheme) > 1:  # "C:" is a Windows drive, not a scheme
+            feeds.refused[f"refused: {scheme}: URL (only http(s) URLs and local files)"] += 1
+        elif remote:
+            feeds.refused["refused: a local path in a remote OPML (only http(s) URLs)"] += 1
+        else:
+            path = Path(url).expanduser()
+            feeds.locations.append(str(path if path.is_absolute() else base / path))
+    feeds.locations = list(dict.fromkeys(feeds.locations))
+    if not feeds.locations:
+        refused = f" ({sum(feeds.refused.values())} refused)" if feeds.refused else ""
+        raise PodseekError(f"{location}: the OPML file lists no feeds podseek can read{refused}")
+    return feeds

@@ -10,6 +10,7 @@ import gzip
 import io
 import json
 import sys
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -86,14 +87,56 @@ def delimited_columns(path: Path, delimiter: str) -> list[str]:
     return [column.strip() for column in header]
 
 
+class _Lines:
+    """The lines of a text file, with the ones read since :meth:`mark` kept, so that a
+    record that turns out malformed can be given back but for its first line."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._handle = handle
+        self._back: deque[str] = deque()
+        self._since: list[str] = []
+
+    def __iter__(self) -> "_Lines":
+        return self
+
+    def __next__(self) -> str:
+        line = self._back.popleft() if self._back else next(self._handle)
+        self._since.append(line)
+        return line
+
+    def mark(self) -> None:
+        self._since = []
+
+    def give_back_all_but_first(self) -> None:
+        self._back.extendleft(reversed(self._since[1:]))
+        self._since = []
+
+
 def read_delimited(path: Path, delimiter: str) -> Iterator[Row | Skip]:
-    """Rows of a CSV/TSV file with a header row; quoted fields may span lines."""
+    """Rows of a CSV/TSV file with a header row; quoted fields may span lines.
+
+    A quote that is never closed, or text right after a closing quote, makes the record it
+    starts malformed: that record is skipped and counted, and reading starts again on the
+    line after its first one, so the good rows that an unclosed quote would have swallowed
+    into one long field are read as rows.
+    """
     columns = delimited_columns(path, delimiter)
     with _open_text(path) as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
+        lines = _Lines(handle)
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
         try:
             next(reader, None)
-            for fields in reader:
+            while True:
+                lines.mark()
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error:
+                    yield Skip("malformed row (unclosed quote or text after a quote)")
+                    lines.give_back_all_but_first()
+                    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+                    continue
                 if not fields or fields == [""]:
                     continue
                 if len(fields) != len(columns):
@@ -102,7 +145,7 @@ def read_delimited(path: Path, delimiter: str) -> Iterator[Row | Skip]:
                     yield Skip("bytes that are not UTF-8")
                 else:
                     yield dict(zip(columns, fields, strict=True))
-        except (csv.Error, OSError, EOFError) as error:
+        except (OSError, EOFError) as error:
             raise PodseekError(
                 f"{path}: cannot read as {_name(delimiter)} after line {reader.line_num}: {error}"
             ) from error
@@ -120,7 +163,7 @@ def read_jsonl(path: Path) -> Iterator[Row | Skip]:
                     continue
                 try:
                     row = json.loads(line)
-                except json.JSONDecodeError:
+                except (ValueError, RecursionError):  # also numbers of 4,300+ digits
                     yield Skip("malformed row (not JSON)")
                     continue
                 yield row if isinstance(row, dict) else Skip("malformed row (not a JSON object)")
@@ -133,7 +176,7 @@ def read_json(path: Path) -> Iterator[Row | Skip]:
     with _open_text(check_file(path)) as handle:
         try:
             data = json.load(handle)
-        except (json.JSONDecodeError, UnicodeError, OSError, EOFError) as error:
+        except (ValueError, RecursionError, OSError, EOFError) as error:
             raise PodseekError(f"{path}: not a JSON file: {error}") from error
     if not isinstance(data, list):
         raise PodseekError(f"{path}: expected a JSON array of objects")
@@ -142,8 +185,37 @@ def read_json(path: Path) -> Iterator[Row | Skip]:
 
 
 def read_parquet(path: Path) -> Iterator[Row | Skip]:
-    """Rows of a Parquet file, read in batches."""
-    yield from (row for batch in _parquet_batches(path) for row in batch)
+    """Rows of a Parquet file, read in batches.
+
+    A row group that cannot be read (a corrupt page, a bad compression block) is skipped,
+    each of its unread rows counted; a value Python cannot hold (a timestamp past year 9999)
+    skips its row only.
+    """
+    parquet = _parquet_file(path)
+    for group in range(parquet.metadata.num_row_groups):
+        expected = parquet.metadata.row_group(group).num_rows
+        done = 0
+        try:
+            for batch in parquet.iter_batches(batch_size=4096, row_groups=[group]):
+                rows = _batch_rows(batch)
+                done += len(rows)
+                yield from rows
+        except (OSError, ValueError, ArithmeticError, MemoryError):  # ArrowInvalid, ...
+            for _ in range(max(expected - done, 0)):
+                yield Skip("unreadable Parquet data (corrupt page or row group)")
+
+
+def _batch_rows(batch: Any) -> list[Row | Skip]:
+    try:
+        return batch.to_pylist()
+    except (ValueError, OverflowError, ArithmeticError):
+        rows: list[Row | Skip] = []
+        for number in range(batch.num_rows):
+            try:
+                rows.append(batch.slice(number, 1).to_pylist()[0])
+            except (ValueError, OverflowError, ArithmeticError):
+                rows.append(Skip("value out of range (a date or number Python cannot hold)"))
+        return rows
 
 
 def _parquet_file(path: Path) -> Any:
@@ -153,11 +225,6 @@ def _parquet_file(path: Path) -> Any:
         return pq.ParquetFile(check_file(path))
     except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
         raise PodseekError(f"{path}: not a Parquet file: {error}") from error
-
-
-def _parquet_batches(path: Path) -> Iterator[list[Row]]:
-    for batch in _parquet_file(path).iter_batches(batch_size=4096):
-        yield batch.to_pylist()
 
 
 def parquet_columns(path: Path) -> tuple[list[str], int]:

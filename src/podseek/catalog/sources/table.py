@@ -160,7 +160,7 @@ class TableMapping:
             categories = categories.split(self.categories_separator)
         return RawEpisode(
             native_id=values.pop("id", None),
-            categories=[str(c) for c in categories or []],
+            categories=categories,  # any kind: build_episode keeps what is text
             episode_required=self.describes_episodes,
             **values,
         )
