@@ -77,7 +77,10 @@ def test_one_process_is_not_distributed(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @pytest.mark.usefixtures("as_rank_1_of_2")
-def test_each_process_trains_on_its_own_device_with_its_backend() -> None:
+def test_each_process_trains_on_its_own_device_with_its_backend(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
     assert distributed_rank() == 1 and world_size() == 2
     assert distributed_arguments(CPU) == {"ddp_backend": "gloo", "dataloader_drop_last": True}
     gpu = Device("cuda:0", "bfloat16")  # what PODSEEK_DEVICE=cuda resolves to in each process
@@ -89,6 +92,17 @@ def test_each_process_trains_on_its_own_device_with_its_backend() -> None:
     assert logging_interval(5_940, TrainSettings(), world=2) == 2
     _, name = in_batch_loss(torch.nn.Sequential(torch.nn.Identity()), TrainSettings(), True)
     assert name.endswith("negatives gathered across 2 processes)")
+
+
+@pytest.mark.usefixtures("as_rank_1_of_2")
+def test_more_processes_than_gpus_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(PodseekError) as raised:
+        rank_device(Device("cuda:0", "bfloat16"))
+    assert str(raised.value) == (
+        "process 1 of this node has no GPU of its own: the node has 1; "
+        "start at most 1 a node (torchrun --nproc_per_node 1)"
+    )
 
 
 def test_the_device_line_names_the_processes_once() -> None:
@@ -195,3 +209,20 @@ def test_a_global_batch_larger_than_the_pairs_is_one_line(tmp_path: Path) -> Non
     )):  # fmt: skip
         train_model("minilm", home / "pairs", home, "big", TrainSettings(batch_size=8))
     assert not (home / "models" / "big").exists()
+
+
+@pytest.mark.slow
+def test_an_interrupted_ddp_training_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    """Rank 0 writes the checkpoints, each process its random state; the rerun resumes."""
+    home = make_split(tmp_path / "ws")
+    worker = str(Path(__file__).with_name("resume_worker.py"))
+    stopped = torchrun([worker, str(home), "stop"], env={})
+    assert stopped.returncode != 0 and not (home / "models" / "again").exists()
+    checkpoint = home / "models" / ".checkpoints" / "again" / "checkpoint-2"
+    assert {"rng_state_0.pth", "rng_state_1.pth"} <= {p.name for p in checkpoint.iterdir()}
+    done = torchrun([worker, str(home), "go"], env={})
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((home / "report.json").read_text())
+    assert report["resumed_from"] == str(checkpoint) and report["steps"] == 4
+    assert [entry["step"] for entry in report["loss_history"]] == [1, 2, 3, 4]
+    assert (home / "models" / "again" / RECORD).is_file()

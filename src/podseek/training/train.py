@@ -249,7 +249,15 @@ def rank_device(device: Device) -> Device:
     CPU and MPS stay as they are."""
     if distributed_rank() is None or not device.is_cuda:
         return device
-    return Device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}", device.half)
+    import torch
+
+    local, count = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+    if local >= count:
+        raise PodseekError(
+            f"process {local} of this node has no GPU of its own: the node has {count}; "
+            f"start at most {count} a node (torchrun --nproc_per_node {count})"
+        )
+    return Device(f"cuda:{local}", device.half)
 
 
 def distributed_arguments(device: Device) -> dict[str, Any]:
