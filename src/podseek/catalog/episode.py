@@ -93,9 +93,7 @@ class Episode(BaseModel):
     show_description: str = Field("", max_length=MAX_DESCRIPTION_CHARS)
     episode_title: str = Field("", max_length=MAX_TITLE_CHARS)
     episode_description: str = Field("", max_length=MAX_DESCRIPTION_CHARS)
-    language: str = Field(
-        "", description="ISO 639-1 code, or '' when unknown.", pattern=r"^([a-z]{2,3})?$"
-    )
+    language: str = Field("", description="ISO 639-1 code, or '' when unknown.", max_length=35)
     categories: tuple[Annotated[str, Field(min_length=1, max_length=MAX_CATEGORY_CHARS)], ...] = (
         Field((), max_length=MAX_CATEGORIES)
     )
@@ -122,6 +120,7 @@ class Episode(BaseModel):
 
     @field_validator(
         "show_id",
+        "language",
         "show_title",
         "show_description",
         "episode_title",

@@ -10,7 +10,7 @@ episodes that takes 2 ms where LanceDB's flat scan takes 19 ms
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +76,9 @@ def _schema(dimension: int) -> pa.Schema:
             ("language", pa.string()),
             ("categories", pa.list_(pa.string())),
             ("published_at", pa.timestamp("us", tz="UTC")),
-            ("duration_s", pa.int32()),
+            # int64: the catalog's durations fit int32 (7 days at most), but a column that
+            # holds any int a record can carry never fails a write (issue 16)
+            ("duration_s", pa.int64()),
             ("audio_url", pa.string()),
             ("episode_url", pa.string()),
         ]
@@ -102,7 +104,8 @@ def where_clause(filters: SearchFilters | None) -> str | None:
     for bound, op in ((filters.after, ">="), (filters.before, "<")):
         if bound is not None:
             stamp = bound.astimezone(UTC) if bound.tzinfo else bound
-            parts.append(f"published_at {op} TIMESTAMP '{stamp:%Y-%m-%d %H:%M:%S}'")
+            # the year zero-padded: strftime writes year 1 as "1", which LanceDB refuses
+            parts.append(f"published_at {op} TIMESTAMP '{stamp.year:04d}-{stamp:%m-%d %H:%M:%S}'")
     if filters.min_duration is not None:
         parts.append(f"duration_s >= {int(filters.min_duration)}")
     if filters.max_duration is not None:
@@ -181,6 +184,29 @@ class ExactSearch:
         return [(self.ids[i], float(scores[i])) for i in order]
 
 
+def _rows(table: pa.Table) -> list[dict[str, Any]]:
+    """``table``'s rows as dicts; a stored date Python cannot represent (written before the
+    catalog checked dates) reads as no date instead of failing every search that finds it."""
+    try:
+        return table.to_pylist()
+    except (OverflowError, ValueError):
+        stamps = table.column("published_at").cast(pa.int64()).to_pylist()
+        table = table.drop_columns(["published_at"])
+        rows = table.to_pylist()
+        for row, stamp in zip(rows, stamps, strict=True):
+            row["published_at"] = _datetime(stamp)
+        return rows
+
+
+def _datetime(micros_since_epoch: int | None) -> datetime | None:
+    if micros_since_epoch is None:
+        return None
+    try:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros_since_epoch)
+    except OverflowError:
+        return None
+
+
 class LanceDBBackend:
     """One LanceDB table of episodes.
 
@@ -245,7 +271,8 @@ class LanceDBBackend:
                 "content_hash": [row.content_hash for row in rows],
             }
         ).select(_schema(self.dimension).names)
-        data = data.cast(_schema(self.dimension))
+        # the table's own schema: one made before duration_s was int64 keeps its int32
+        data = data.cast(self._table.schema)
         self._written()
         (
             self._table.merge_insert("id")
@@ -375,13 +402,13 @@ class LanceDBBackend:
         known = [self._row_ids[i] for i in ids if i in self._row_ids]
         found = {}
         if known:
-            taken = self._table.take_row_ids(known).select(list(DISPLAY_FIELDS)).to_list()
-            found = {row["id"]: row for row in taken}
+            taken = self._table.take_row_ids(known).select(list(DISPLAY_FIELDS)).to_arrow()
+            found = {row["id"]: row for row in _rows(taken)}
         rest = [i for i in ids if i not in found]  # unknown row id (or a stale one)
         if rest:
             where = f"id IN ({', '.join(_quote(i) for i in rest)})"
             query = self._table.search().where(where).select(list(DISPLAY_FIELDS))
-            found.update((row["id"], row) for row in query.limit(len(rest)).to_list())
+            found.update((row["id"], row) for row in _rows(query.limit(len(rest)).to_arrow()))
         return found
 
     def vectors(self, ids: Sequence[str]) -> np.ndarray:

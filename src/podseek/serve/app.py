@@ -33,14 +33,14 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from podseek.catalog.cleaning import parse_datetime
+from podseek.catalog.cleaning import parse_filter_date
 from podseek.catalog.episode import Episode
 from podseek.config import Settings, get_settings
 from podseek.errors import PodseekError
 from podseek.index.base import SearchFilters
 from podseek.search.engine import SearchMode, SearchResults
 from podseek.serve.metrics import Metrics
-from podseek.serve.service import API_SOURCE, Loaded, SearchService
+from podseek.serve.service import API_SOURCE, Loaded, SearchService, WriteConflict
 
 log = logging.getLogger("podseek.serve")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -61,10 +61,10 @@ def _readable(errors: list[dict[str, Any]]) -> str:
 def _date(value: str | None, name: str) -> Any:
     if value is None or value == "":
         return None
-    parsed = parse_datetime(value)
-    if parsed is None:
-        raise HTTPException(422, f"{name}: {value[:40]!r} is not a date (use YYYY-MM-DD)")
-    return parsed
+    try:
+        return parse_filter_date(value)
+    except ValueError as error:
+        raise HTTPException(422, f"{name}: {error}") from None
 
 
 class RequestMetrics:
@@ -226,14 +226,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(422, f"body: at most {MAX_UPSERT} episodes per request")
         episodes = []
         for number, record in enumerate(records):
+            where = f"episode {number}" if isinstance(body, list) else "episode"
+            if not isinstance(record, dict):
+                raise HTTPException(422, f"{where}: must be a JSON object")
+            if record.get("source", API_SOURCE) != API_SOURCE:
+                raise HTTPException(
+                    422, f"{where}: source: episodes written here are filed under {API_SOURCE!r}"
+                )
             try:
-                episodes.append(Episode.model_validate({"source": API_SOURCE, **record}))
+                episodes.append(Episode.model_validate({**record, "source": API_SOURCE}))
             except ValidationError as error:
-                where = f"episode {number}" if isinstance(body, list) else "episode"
-                raise HTTPException(422, f"{where}: {_readable(list(error.errors()))}") from error
+                raise HTTPException(422, f"{where}: {_readable(list(error.errors()))}") from None
+        ids = [e.id for e in episodes]
+        if len(set(ids)) != len(ids):
+            raise HTTPException(422, "body: the same id twice in one request")
         loaded_or_503()
-        counts = service.upsert(episodes)
-        return {**counts, "ids": [e.id for e in episodes]}
+        try:
+            counts = service.upsert(episodes)
+        except WriteConflict as error:
+            raise HTTPException(409, str(error)) from None
+        return {**counts, "ids": ids}
 
     @app.delete(
         "/api/episodes/{episode_id:path}",

@@ -58,6 +58,10 @@ WARM_SECONDS = 2.0  # ...within this time: a busy server must not stay on the ol
 SearchKey = tuple[str, int, SearchMode, SearchFilters]  # what one answer depends on
 
 
+class WriteConflict(PodseekError):
+    """A write the API refuses because the record belongs to another source."""
+
+
 class AnswerCache:
     """The most recent answers (JSON bytes) of one index version, least recently used out.
     Shared by a worker's threads, hence the lock."""
@@ -265,21 +269,58 @@ class SearchService:
         with self._reloading:
             self.load()
 
+    def _resync(self, catalog: CatalogStore) -> None:
+        """After a failed write, bring the index back in step with the catalog (whose
+        transaction rolled back): rows the write added go, rows it changed are restored."""
+        try:
+            self._reindex(catalog)
+        except Exception:
+            log.exception("could not bring the index back in step with the catalog")
+
     def upsert(self, episodes: Sequence[Episode]) -> dict[str, int]:
-        """Add or update episodes in the catalog, encode them and index them, then swap."""
+        """Add or update episodes in the catalog, encode them and index them, then swap.
+
+        Atomic: the catalog's transaction commits only after the index holds the new rows,
+        and when anything fails the catalog rolls back and the index is brought back to it,
+        so a write that answers an error has written nothing. A record filed under another
+        source (a feed's episode) is not the API's to replace: :class:`WriteConflict`.
+        """
         with self._write_lock(), CatalogStore(self.settings.catalog_path) as catalog:
+            for episode in episodes:
+                owner = catalog.source_of(episode.id)
+                if owner is not None and owner != episode.source:
+                    raise WriteConflict(
+                        f"episode {episode.id[:200]!r} belongs to the source {owner[:200]!r}; "
+                        f"the API may only replace records of {episode.source!r}"
+                    )
             counts = {"added": 0, "updated": 0, "unchanged": 0}
-            with catalog.write(API_SOURCE) as batch:
-                for episode in episodes:
-                    counts[batch.upsert(episode)] += 1
-            if counts["added"] or counts["updated"]:
-                self._reindex(catalog)
+            touched = False
+            try:
+                with catalog.write(API_SOURCE) as batch:
+                    for episode in episodes:
+                        counts[batch.upsert(episode)] += 1
+                    if counts["added"] or counts["updated"]:
+                        touched = True
+                        self._reindex(catalog)
+            except BaseException:
+                if touched:
+                    self._resync(catalog)
+                raise
         return counts
 
     def delete(self, episode_id: str) -> bool:
-        """Remove an episode from the catalog and the index; ``False`` if it was not there."""
+        """Remove an episode from the catalog and the index; ``False`` if it was not there.
+        Atomic like :meth:`upsert`."""
         with self._write_lock(), CatalogStore(self.settings.catalog_path) as catalog:
-            if not catalog.delete([episode_id]):
-                return False
-            self._reindex(catalog)
+            touched = False
+            try:
+                with catalog.write("delete") as batch:
+                    if not batch.delete([episode_id]):
+                        return False
+                    touched = True
+                    self._reindex(catalog)
+            except BaseException:
+                if touched:
+                    self._resync(catalog)
+                raise
         return True
