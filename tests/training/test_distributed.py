@@ -28,6 +28,7 @@ from podseek.training.train import (
     distributed_rank,
     in_batch_loss,
     logging_interval,
+    precision_arguments,
     rank_device,
     train_model,
     world_size,
@@ -92,6 +93,18 @@ def test_each_process_trains_on_its_own_device_with_its_backend(
     assert logging_interval(5_940, TrainSettings(), world=2) == 2
     _, name = in_batch_loss(torch.nn.Sequential(torch.nn.Identity()), TrainSettings(), True)
     assert name.endswith("negatives gathered across 2 processes)")
+
+
+def test_the_loader_processes_share_the_nodes_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Half the cores tokenize (at most 8); under torchrun, half shared by the node's GPUs."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    gpu = Device("cuda:0", "bfloat16")
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    assert precision_arguments(gpu)["dataloader_num_workers"] == 8
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
+    assert precision_arguments(gpu)["dataloader_num_workers"] == 1
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "16")
+    assert precision_arguments(gpu)["dataloader_num_workers"] == 0  # each process tokenizes
 
 
 @pytest.mark.usefixtures("as_rank_1_of_2")

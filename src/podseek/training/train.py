@@ -206,8 +206,10 @@ def precision_arguments(device: Device) -> dict[str, Any]:
     if device.kind == "cpu":
         return {"use_cpu": True}
     # On a GPU, tokenizing in the training process would leave it waiting (the USE port's
-    # tokenizer is pure Python): loader processes tokenize the next batches meanwhile.
-    workers = {"dataloader_num_workers": min(8, (os.cpu_count() or 2) // 2)}
+    # tokenizer is pure Python): loader processes tokenize the next batches meanwhile. Under
+    # torchrun the node's cores are shared by its training processes.
+    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    workers = {"dataloader_num_workers": min(8, (os.cpu_count() or 2) // 2 // local_processes)}
     if not device.is_cuda or device.half is None:
         return {"use_cpu": False, **workers}
     return {
