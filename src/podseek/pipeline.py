@@ -58,6 +58,7 @@ class PipelineOptions:
     base: str | None = None  # default: the workspace's model setting (e5-small)
     qrels: tuple[Path, ...] = ()
     seed: int = 0
+    ray: str | None = None  # --ray ADDRESS for the stages that run a model on many episodes
 
 
 @dataclass
@@ -73,6 +74,13 @@ class Stage:
     redo: Callable[[], None] = lambda: None  # what --force STAGE removes besides
     needed_by: str | None = None  # run only when this later stage runs
     fingerprint: str = ""  # set by :func:`decide`
+    # arguments that say where the stage runs, not what it writes (--ray ADDRESS): in its
+    # command, not in its fingerprint, so adding or dropping them redoes nothing
+    runner: list[str] = field(default_factory=list)
+
+    @property
+    def command(self) -> list[str]:
+        return [*self.args, *self.runner]
 
 
 QUICK = {
@@ -231,7 +239,13 @@ def plan(options: PipelineOptions, settings: Settings) -> list[Stage]:
     }
     for stage in stages:
         stage.inputs["settings"] = shaping
+        if options.ray is not None and stage.name in RAY_STAGES:
+            stage.runner = ["--ray", options.ray]
     return stages
+
+
+# The stages that can run their model on a Ray cluster (podseek.scale.ray_jobs).
+RAY_STAGES = frozenset({"base-index", "generate", "index"})
 
 
 def versions() -> dict[str, str]:
@@ -337,7 +351,7 @@ def run(
     results = []
     for number, stage in enumerate(stages, 1):
         label = f"[{number}/{len(stages)}] {stage.name}: {stage.summary}"
-        command = _command_line(stage.args)
+        command = _command_line(stage.command)
         if decision[stage.name] == "not needed":
             echo(f"{label}: not needed (the stage it feeds is up to date)")
             results.append(StageResult(stage.name, stage.summary, "not needed", 0.0, command))
@@ -357,7 +371,7 @@ def run(
         records.write(stage.name, {"fingerprint": stage.fingerprint}, ".started")
         echo(f"{label}\n  $ {command}")
         started = time.monotonic()
-        code = _run_child([sys.executable, "-m", "podseek", *stage.args], env)
+        code = _run_child([sys.executable, "-m", "podseek", *stage.command], env)
         seconds = time.monotonic() - started
         if code in (130, -signal.SIGINT):
             raise Interrupted(stage.name)

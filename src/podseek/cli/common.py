@@ -32,6 +32,17 @@ app.add_typer(catalog_app, name="catalog")
 F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+# --ray ADDRESS: run the model work on a Ray cluster's actors (podseek.scale.ray_jobs)
+RayOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="ADDRESS",
+        help="Run the model on a Ray cluster's actors: local (start one on this machine), "
+        "auto (the one `ray start` runs here), HOST:PORT or ray://HOST:PORT. Needs "
+        "pip install 'podseek[ray]'.",
+    ),
+]
 ReplaceOption = Annotated[
     bool, typer.Option("--replace", help="Also remove the records the source no longer has.")
 ]

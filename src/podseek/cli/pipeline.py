@@ -39,6 +39,15 @@ def pipeline_command(
     force: Annotated[
         str | None, typer.Option(help="Redo this stage and every one after it.")
     ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Index and generate on a Ray cluster (passed to those stages): local, auto, "
+            "HOST:PORT or ray://HOST:PORT; needs pip install 'podseek[ray]'.",
+        ),
+    ] = None,
     serve: Annotated[
         bool, typer.Option("--serve", help="Serve the tuned index when the run ends.")
     ] = False,
@@ -60,7 +69,12 @@ def pipeline_command(
         base=base,
         qrels=tuple(qrels or ()),
         seed=seed,
+        ray=ray_address,
     )
+    if ray_address is not None:  # a missing Ray or a bad address stops here, not in a stage
+        from podseek.scale.ray_jobs import preflight
+
+        preflight(ray_address)
     stages = plan(options, settings)
     names = [stage.name for stage in stages]
     if force is not None and force not in names:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from podseek.cli.common import JsonOption, _print_json, _store, app, user_errors
+from podseek.cli.common import JsonOption, RayOption, _print_json, _store, app, user_errors
 from podseek.config import Settings, get_settings
 from podseek.errors import PodseekError
 
@@ -79,9 +79,12 @@ def generate_command(
     restart: Annotated[
         bool, typer.Option(help="Replace queries from a run with other settings.")
     ] = False,
+    ray_address: RayOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Generate queries for the catalog (resumable: a rerun continues), then filter them."""
+    """Generate queries for the catalog (resumable: a rerun continues), then filter them.
+
+    With --ray, a Ray cluster's actors generate (one model each) and this process writes."""
     from podseek.models.device import settings_device
     from podseek.queries.filters import FilterSettings, QueryFilter
     from podseek.queries.generate import filter_queries, generate_queries
@@ -109,7 +112,16 @@ def generate_command(
         check = (
             _round_trip(settings, round_trip_k, not round_trip_bm25_only) if round_trip_k else None
         )
-        chosen = load_generator(generator, **options)
+        if ray_address is None:
+            chosen = load_generator(generator, **options)
+        else:  # the actors load the model, on their own devices
+            from podseek.scale.ray_jobs import RayGenerator, RayOptions, preflight
+
+            ray_options = RayOptions.from_settings(ray_address, settings)
+            preflight(ray_options.address)  # a bad address stops here, before any work
+            options.pop("device", None)
+            options.pop("models_dir", None)
+            chosen = RayGenerator(generator, settings.home, ray_options, **options)
         run = generate_queries(
             catalog, store, chosen, per_episode, seed, limit, batch_size, restart
         )

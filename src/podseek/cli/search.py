@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from podseek.catalog.cleaning import parse_filter_date
-from podseek.cli.common import JsonOption, _print_json, _store, app, user_errors
+from podseek.cli.common import JsonOption, RayOption, _print_json, _store, app, user_errors
 from podseek.config import get_settings
 from podseek.errors import PodseekError
 from podseek.index.backends import BackendOptions
@@ -60,24 +60,34 @@ def index_command(
         typer.Option(help="use-multilingual, minilm, e5-small, a trained model or a folder."),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch", min=1, help="Encoder batch size.")] = 32,
+    ray_address: RayOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Encode the catalog into the search index; only new or changed episodes are encoded.
 
-    The index goes to PODSEEK_BACKEND (lancedb or milvus); unset, it stays where it is."""
+    The index goes to PODSEEK_BACKEND (lancedb or milvus); unset, it stays where it is.
+    With --ray, a Ray cluster's actors encode (one model each) and this process writes."""
     from podseek.index.episode_index import build_index, write_lock
+    from podseek.models.device import CPU
     from podseek.models.registry import load_encoder
 
     settings = get_settings()
+    name = model or settings.model
     with _store(settings) as catalog, write_lock(settings.index_dir):
         if catalog.count() == 0:
             raise PodseekError(
                 f"the catalog at {settings.catalog_path} is empty; run `podseek ingest` first"
             )
-        device = settings_device(settings)
-        encoder = load_encoder(
-            model or settings.model, settings.home, settings.query_engine, device
-        )
+        ray = None
+        if ray_address is not None:
+            from podseek.scale.ray_jobs import RayIndexing, RayOptions, preflight
+
+            options = RayOptions.from_settings(ray_address, settings)
+            preflight(options.address)  # a bad address stops here, before any work
+            ray = RayIndexing.for_model(options, name, settings.home)
+        # with --ray this process only names the model (and exports the query model)
+        device = CPU if ray else settings_device(settings)
+        encoder = load_encoder(name, settings.home, settings.query_engine, device)
         report = build_index(
             catalog,
             encoder,
@@ -86,6 +96,7 @@ def index_command(
             AnnSettings.from_settings(settings),
             batch_size=batch_size,
             backend=BackendOptions.from_settings(settings),
+            ray=ray,
         )
         if hasattr(encoder, "prepare_queries"):
             encoder.prepare_queries()  # the first search must not wait for an export

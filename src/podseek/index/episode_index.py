@@ -26,13 +26,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel
 from tqdm import tqdm
 
-from podseek.catalog.episode import TEXT_RECIPE, episode_text
+from podseek.catalog.episode import TEXT_RECIPE, Episode, episode_text
 from podseek.catalog.store import CatalogStore
 from podseek.errors import PodseekError
 from podseek.index.backends import (
@@ -45,6 +45,9 @@ from podseek.index.base import IndexRow, chunks
 from podseek.index.lancedb_backend import AnnSettings, LanceDBBackend
 from podseek.index.milvus_backend import MilvusBackend, redact
 from podseek.models.base import Encoder
+
+if TYPE_CHECKING:
+    from podseek.scale.ray_jobs import RayIndexing, RayRun
 
 MANIFEST = "manifest.json"
 WRITE_LOCK = ".write.lock"
@@ -245,6 +248,7 @@ def build_index(
     batch_size: int = 32,
     progress: bool | None = None,
     backend: BackendOptions | None = None,
+    ray: "RayIndexing | None" = None,
 ) -> IndexReport:
     """Bring the index in ``folder`` in step with ``catalog``, encoding with ``encoder``.
 
@@ -260,6 +264,9 @@ def build_index(
         backend: where the index lives; unset (the default), an existing index stays in
             its backend and a new one goes to LanceDB. Another backend than the manifest's
             is a rebuild there.
+        ray: encode on a Ray cluster's actors instead of with ``encoder`` (which then only
+            names the model): the same chunks, committed in the same order
+            (:mod:`podseek.scale.ray_jobs`).
     """
     started = time.perf_counter()
     folder = Path(folder)
@@ -295,20 +302,30 @@ def build_index(
             disable=None if progress is None else not progress,
             leave=False,
         )
+        parts = list(chunks(to_encode, chunk_size))
+        ray_run = None
+        if ray is None:
+            encoded = _encode_here(catalog, encoder, parts, text_max_chars, batch_size)
+        else:
+            from podseek.scale.ray_jobs import RayRun
+
+            ray_run = RayRun()
+            encoded = _encode_on_ray(catalog, parts, text_max_chars, batch_size, ray, ray_run)
         with bar:
-            for chunk in chunks(to_encode, chunk_size):
-                episodes = catalog.get_many(chunk)
-                texts = [episode_text(episodes[i], text_max_chars) for i in chunk]
+            while True:
                 tick = time.perf_counter()
-                vectors = encoder.encode_episodes(texts, batch_size=batch_size)
+                chunk = next(encoded, None)
                 encode_seconds += time.perf_counter() - tick
+                if chunk is None:
+                    break
+                ids, episodes, texts, vectors = chunk
                 store.upsert(
                     [
                         IndexRow(episodes[i], t, wanted[i], np.asarray(v))
-                        for i, t, v in zip(chunk, texts, vectors, strict=True)
+                        for i, t, v in zip(ids, texts, vectors, strict=True)
                     ]
                 )
-                bar.update(len(chunk))
+                bar.update(len(ids))
         store.delete(to_remove)
         built = store.optimize() if (to_encode or to_remove or rebuilt) else {}
         rows = store.count()
@@ -344,10 +361,51 @@ def build_index(
             seconds=time.perf_counter() - started,
             size_bytes=store.size_bytes(),
             backend=options.describe(),
-            device=encoder_device(encoder),
+            device=ray_run.describe() if ray_run else encoder_device(encoder),
         )
     finally:
         store.close()
+
+
+Encoded = Iterator[tuple[list[str], dict[str, Episode], list[str], np.ndarray]]
+
+
+def _encode_here(
+    catalog: CatalogStore,
+    encoder: Encoder,
+    parts: list[list[str]],
+    text_max_chars: int,
+    batch_size: int,
+) -> Encoded:
+    """``(ids, episodes, texts, vectors)`` per chunk, encoded in this process."""
+    for ids in parts:
+        episodes = catalog.get_many(ids)
+        texts = [episode_text(episodes[i], text_max_chars) for i in ids]
+        yield ids, episodes, texts, encoder.encode_episodes(texts, batch_size=batch_size)
+
+
+def _encode_on_ray(
+    catalog: CatalogStore,
+    parts: list[list[str]],
+    text_max_chars: int,
+    batch_size: int,
+    ray: "RayIndexing",
+    run: "RayRun",
+) -> Encoded:
+    """The same per chunk, encoded by a Ray cluster's actors; the driver reads each chunk's
+    episodes again when its vectors come back rather than holding the catalog."""
+    from podseek.scale.ray_jobs import encode_on_ray
+
+    def texts_of(ids: list[str]) -> list[str]:
+        episodes = catalog.get_many(ids)
+        return [episode_text(episodes[i], text_max_chars) for i in ids]
+
+    for k, vectors in encode_on_ray(
+        parts, texts_of, ray.model, ray.folder, ray.home, batch_size, ray.options, run
+    ):
+        ids = parts[k]
+        episodes = catalog.get_many(ids)
+        yield ids, episodes, [episode_text(episodes[i], text_max_chars) for i in ids], vectors
 
 
 class EpisodeIndex:

@@ -1,0 +1,1 @@
+"""Running the heavy stages (index, queries generate) on a Ray cluster: see :mod:`.ray_jobs`."""
