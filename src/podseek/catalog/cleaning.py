@@ -78,7 +78,8 @@ def normalise_language(value: str | None) -> str:
     """
     if not value:
         return ""
-    value = value.strip().replace("_", "-")
+    # langcodes' name index takes UTF-8 and short values: no lone surrogates, no essays
+    value = scrub_text(value[:100]).strip().replace("_", "-")
     if not value:
         return ""
     language = None
@@ -210,7 +211,7 @@ def parse_duration(value: object) -> int | None:
                 seconds = seconds * 60 + part
         if not (seconds > 0 and math.isfinite(seconds)):  # rejects 0, negatives, NaN, inf
             return None
-        return round(seconds)
+        return round(seconds) or None  # under half a second is no duration either
     except (ValueError, OverflowError, TypeError):
         return None
 

@@ -18,6 +18,7 @@ Every error answer is JSON ``{"detail": "..."}``; a user's mistake is never a 50
 
 import asyncio
 import hmac
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -30,7 +31,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from podseek.catalog.cleaning import parse_filter_date
@@ -45,6 +46,63 @@ from podseek.serve.service import API_SOURCE, Loaded, SearchService, WriteConfli
 log = logging.getLogger("podseek.serve")
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_UPSERT = 1000  # episodes in one POST
+
+
+class ErrorAnswer(BaseModel):
+    """Every error answer: one sentence a person can read."""
+
+    detail: str
+
+
+class UpsertAnswer(BaseModel):
+    added: int
+    updated: int
+    unchanged: int
+    ids: list[str]
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route's error answers (all ``{"detail": "..."}``)."""
+    meaning = {
+        400: "The request cannot be carried out (the catalog is busy, say).",
+        401: "No valid API key.",
+        403: "Write routes are off (no API key is set).",
+        404: "No such episode.",
+        409: "The episode belongs to another source.",
+        422: "A parameter or the body is not valid.",
+        503: "The index is not loaded.",
+        504: "The search took too long.",
+    }
+    return {code: {"model": ErrorAnswer, "description": meaning[code]} for code in codes}
+
+
+def _episode_body() -> dict[str, Any]:
+    """The documented request body of ``POST /api/episodes``: one episode or a list. The
+    route reads plain JSON and validates each record itself, to say which one is wrong."""
+    schema = Episode.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema["properties"].pop("source", None)  # fixed to the API's own source
+    schema["required"] = [name for name in schema.get("required", []) if name != "source"]
+    schema.pop("title", None)
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "anyOf": [
+                            schema,
+                            {
+                                "type": "array",
+                                "items": schema,
+                                "minItems": 1,
+                                "maxItems": MAX_UPSERT,
+                            },
+                        ]
+                    }
+                }
+            },
+        }
+    }
 
 
 def _readable(errors: list[dict[str, Any]]) -> str:
@@ -141,6 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_model=SearchResults,
         response_class=JSONResponse,
         tags=["search"],
+        responses=_errors(422, 503, 504),
     )
     async def search(
         q: Annotated[
@@ -192,7 +251,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ) from error
         return Response(answer, media_type="application/json")
 
-    @app.get("/api/episodes/{episode_id:path}", tags=["episodes"])
+    @app.get(
+        "/api/episodes/{episode_id:path}",
+        tags=["episodes"],
+        response_model=Episode,
+        responses=_errors(404, 422),
+    )
     def get_episode(episode_id: str) -> dict[str, Any]:
         """One episode of the catalog."""
         episode = service.episode(episode_id)
@@ -216,9 +280,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
-    @app.post("/api/episodes", tags=["episodes"], dependencies=[Depends(require_key)])
-    def upsert_episodes(body: list[dict[str, Any]] | dict[str, Any]) -> dict[str, Any]:
+    @app.post(
+        "/api/episodes",
+        tags=["episodes"],
+        dependencies=[Depends(require_key)],
+        response_model=UpsertAnswer,
+        responses=_errors(400, 401, 403, 409, 422, 503),
+        openapi_extra=_episode_body(),
+    )
+    async def upsert_episodes(request: Request) -> dict[str, Any]:
         """Add or update episodes (one object or a list); they are searchable on return."""
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep
+            raise HTTPException(422, "body: not a JSON document") from None
+        if not isinstance(body, list | dict):
+            raise HTTPException(422, "body: give one episode (an object) or a list of them")
         records = body if isinstance(body, list) else [body]
         if not records:
             raise HTTPException(422, "body: give at least one episode")
@@ -242,7 +319,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(422, "body: the same id twice in one request")
         loaded_or_503()
         try:
-            counts = service.upsert(episodes)
+            counts = await run_in_threadpool(service.upsert, episodes)
         except WriteConflict as error:
             raise HTTPException(409, str(error)) from None
         return {**counts, "ids": ids}
@@ -252,6 +329,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tags=["episodes"],
         status_code=204,
         dependencies=[Depends(require_key)],
+        responses=_errors(400, 401, 403, 404, 422, 503),
     )
     def delete_episode(episode_id: str) -> Response:
         """Remove an episode from the catalog and the index."""
@@ -274,7 +352,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "Not ready."}})
     def readyz() -> JSONResponse:
         if not service.ready:
             return JSONResponse({"status": "index not loaded"}, status_code=503)
