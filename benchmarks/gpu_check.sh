@@ -34,7 +34,8 @@ except PodseekError as error:
 cat "$OUT/checks.txt"
 
 timeout "${BENCH_TIMEOUT:-420}" $PY benchmarks/scale_throughput.py --payload .device \
-  --random-weights --quality --devices cuda --out "$OUT" > /dev/null
+  --random-weights ${QUALITY---quality} --devices cuda --stages "${STAGES:-encode,train,generate}" \
+  --out "$OUT" > /dev/null
 echo "benchmark exit $?"
 (cd "$OUT" && tar czf runs.tar.gz runs && rm -rf runs)
 ls -la "$OUT"

@@ -28,6 +28,7 @@ Usage:
 """
 
 import argparse
+import copy as copy_module
 import gzip
 import json
 import os
@@ -148,28 +149,68 @@ def bench_encode(args: argparse.Namespace, device: Any, texts: list[str], home: 
     sample = [texts[i % len(texts)] for i in range(n)]
     result: dict[str, Any] = {"episodes": n, "batch": batch, "max_tokens": MAX_TOKENS}
     vectors = {}
-    precisions = [None, device.half] if device.is_cuda and device.half else [None]
-    for half in precisions:
+    # float32; autocast over float32 weights; autocast over half weights (the default)
+    variants = [("float32", None, False)]
+    if device.is_cuda and device.half:
+        variants += [(f"{device.half} autocast", device.half, False)]
+        variants += [(f"{device.half} autocast + weights", device.half, True)]
+    tokenize = getattr(model, "preprocess", None) or model.tokenize
+    tick = time.perf_counter()
+    for start in range(0, n, batch):
+        tokenize(sample[start : start + batch])
+    result["tokenize_only"] = {"episodes_per_s": round(n / (time.perf_counter() - tick), 1)}
+    log(f"  tokenize only: {result['tokenize_only']['episodes_per_s']:,.1f} episodes/s")
+    for label, half, weights in variants:
+        copy = copy_module.deepcopy(model)
         encoder = SentenceTransformerEncoder(
-            model, "e5-shape", "query: ", "passage: ", device=Device(device.name, half)
+            copy,
+            "e5-shape",
+            "query: ",
+            "passage: ",
+            device=Device(device.name, half),
+            half_weights=weights,
         )
         encoder.encode_episodes(sample[: batch * 2], batch_size=batch)  # warm-up
         synchronize(device)
         tick = time.perf_counter()
-        vectors[half] = encoder.encode_episodes(sample, batch_size=batch)
+        vectors[label] = encoder.encode_episodes(sample, batch_size=batch)
         synchronize(device)
         seconds = time.perf_counter() - tick
-        label = half or "float32"
         result[label] = {"seconds": round(seconds, 2), "episodes_per_s": round(n / seconds, 1)}
-        log(f"  encode {label}: {n / seconds:,.1f} episodes/s")
-    if len(vectors) == 2:
-        cosine = np.sum(vectors[None] * vectors[device.half], axis=1)
-        result["cosine_to_float32"] = {
-            "min": round(float(cosine.min()), 5),
-            "mean": round(float(cosine.mean()), 6),
-        }
-        log(f"  cosine {device.half} vs float32: min {cosine.min():.5f} mean {cosine.mean():.6f}")
+        if label != "float32":
+            cosine = np.sum(vectors["float32"] * vectors[label], axis=1)
+            result[label]["cosine_to_float32"] = {
+                "min": round(float(cosine.min()), 5),
+                "mean": round(float(cosine.mean()), 6),
+            }
+        log(f"  encode {label}: {n / seconds:,.1f} episodes/s {result[label]}")
+        if device.is_cuda:
+            result[label]["model_only"] = model_only_rate(copy, sample, batch, half, device)
+        del encoder, copy
     return result
+
+
+def model_only_rate(model: Any, texts: list[str], batch: int, half: Any, device: Any) -> float:
+    """Episodes/s of the forward passes alone, inputs tokenized beforehand at 256 tokens."""
+    import torch
+
+    from podseek.models.device import Device
+
+    tokenize = getattr(model, "preprocess", None) or model.tokenize
+    batches = []
+    for start in range(0, min(len(texts), 8192), batch):
+        features = tokenize(texts[start : start + batch])
+        batches.append({k: v.to(device.name) for k, v in features.items() if hasattr(v, "to")})
+    with torch.inference_mode(), Device(device.name, half).autocast():
+        model(batches[0])
+        synchronize(device)
+        tick = time.perf_counter()
+        for features in batches:
+            model(features)
+        synchronize(device)
+    rate = sum(len(next(iter(f.values()))) for f in batches) / (time.perf_counter() - tick)
+    log(f"    model only: {rate:,.1f} episodes/s")
+    return round(rate, 1)
 
 
 # ----------------------------------------------------------------------------------- train
@@ -189,6 +230,33 @@ def write_pairs(pairs: list[dict[str, Any]], folder: Path) -> Path:
         folder / "qrels" / "train.tsv", ((f"t{i}", p["id"], 1) for i, p in enumerate(pairs))
     )
     return folder
+
+
+class StepClock:
+    """When each optimiser step ended, to give the steady rate: the first steps pay for CUDA's
+    start, kernel selection and the loader processes, which a long run does not notice."""
+
+    def __init__(self, device: Any, skip: int = 3) -> None:
+        self.device, self.skip, self.times = device, skip, []
+
+    def callback(self) -> Any:
+        from transformers import TrainerCallback
+
+        clock = self
+
+        class Steps(TrainerCallback):
+            def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                synchronize(clock.device)
+                clock.times.append(time.perf_counter())
+
+        return Steps()
+
+    def steady_rate(self, batch: int) -> float | None:
+        """Pairs/s over the steps after the first ``skip`` (the last, partial one left out)."""
+        times = self.times[self.skip : -1]
+        if len(times) < 2:
+            return None
+        return round((len(times) - 1) * batch / (times[-1] - times[0]), 1)
 
 
 def bench_train(
@@ -213,9 +281,17 @@ def bench_train(
                 mini_batch=mini,
             )
             tick = time.perf_counter()
+            clock = StepClock(device)
             try:
                 report = train_model(
-                    str(folder), pairs_dir, home, name, settings, progress=False, device=device
+                    str(folder),
+                    pairs_dir,
+                    home,
+                    name,
+                    settings,
+                    progress=False,
+                    callbacks=[clock.callback()],
+                    device=device,
                 )
             except Exception as error:  # an out-of-memory is a result, not a crash
                 result[label] = {"error": f"{type(error).__name__}: {str(error)[:200]}"}
@@ -233,10 +309,11 @@ def bench_train(
                 "seconds": report.seconds,
                 "wall_seconds": round(time.perf_counter() - tick, 1),
                 "pairs_per_s": round(report.pairs_per_second, 1),
+                "steady_pairs_per_s": clock.steady_rate(batch),
                 "peak_gpu_gib": memory,
                 "device": report.device,
             }
-            log(f"  train {label}: {report.pairs_per_second:,.1f} pairs/s ({memory} GiB)")
+            log(f"  train {label}: {result[label]}")
     return result
 
 
@@ -335,27 +412,40 @@ def bench_quality(
         vectors = encoder.encode_queries(list(queries.values()), batch_size=256)
         write_run(runs / f"{label}.trec", ids, queries, vectors, episodes)
         result.setdefault("encode_seconds", {})[label] = round(time.perf_counter() - tick, 1)
+        (Path(args.out) / "quality.json").write_text(json.dumps(result, indent=2))
         log(f"  quality run {label}: {time.perf_counter() - tick:.1f} s")
         return episodes
 
     base32 = encode_and_write(
         load_encoder("use-multilingual", home, device=Device(device.name)), "use-float32"
     )
-    if device.half:
-        half = encode_and_write(load_encoder("use-multilingual", home, device=device), "use-half")
+    for weights in (False, True) if device.half else ():
+        from podseek.models.base import SentenceTransformerEncoder
+        from podseek.models.registry import models_dir
+        from podseek.models.use_multilingual import build_use_multilingual
+
+        model = build_use_multilingual(models_dir(home))
+        label = "use-half-weights" if weights else "use-half-autocast"
+        encoder = SentenceTransformerEncoder(model, label, device=device, half_weights=weights)
+        half = encode_and_write(encoder, label)
         cosine = np.sum(base32 * half, axis=1)
-        result["cosine_half_to_float32"] = {
+        result[f"cosine {label} to float32"] = {
             "min": round(float(cosine.min()), 5),
             "mean": round(float(cosine.mean()), 6),
         }
-        log(f"  USE cosine half vs float32: min {cosine.min():.5f} mean {cosine.mean():.6f}")
+        log(f"  USE cosine {label} vs float32: min {cosine.min():.5f} mean {cosine.mean():.6f}")
     pairs_dir = write_pairs(pairs, home / "title-pairs")
     for batch in [int(b) for b in args.batches.split(",")]:
         name = f"use-title-b{batch}"
         settings = TrainSettings(batch_size=batch, save_steps=10**9, mini_batch=args.quality_mini)
-        report = train_model(
-            "use-multilingual", pairs_dir, home, name, settings, False, None, device
-        )
+        try:
+            report = train_model(
+                "use-multilingual", pairs_dir, home, name, settings, progress=False, device=device
+            )
+        except Exception as error:
+            result[name] = f"{type(error).__name__}: {str(error)[:300]}"
+            log(f"  {name} failed: {result[name]}")
+            continue
         result[name] = {
             "pairs": report.pairs,
             "steps": report.steps,
@@ -398,7 +488,7 @@ def main() -> None:
     parser.add_argument("--encode-n-cpu", type=int, default=256)
     parser.add_argument("--encode-n-gpu", type=int, default=20000)
     parser.add_argument("--train-steps-cpu", type=int, default=3)
-    parser.add_argument("--train-steps-gpu", type=int, default=20)
+    parser.add_argument("--train-steps-gpu", type=int, default=30)
     parser.add_argument("--gen-n-cpu", type=int, default=8)
     parser.add_argument("--gen-prompts-gpu", type=int, default=256)
     args = parser.parse_args()
@@ -442,7 +532,11 @@ def main() -> None:
                     log(f"  {stage} failed: {row[stage]['error']}")
                 (args.out / "scale.json").write_text(json.dumps(results | {"partial": row}))
             if args.quality and device.kind != "cpu":
-                row["quality"] = bench_quality(args, device, corpus, pairs, home)
+                try:
+                    row["quality"] = bench_quality(args, device, corpus, pairs, home)
+                except Exception as error:
+                    row["quality"] = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
+                    log(f"  quality failed: {row['quality']['error']}")
         results["devices"][device.describe()] = row
         (args.out / "scale.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

@@ -12,6 +12,10 @@ import numpy as np
 
 from podseek.models.device import CPU, Device
 
+# Whether the half-precision path casts the weights too, not only the activations: measured on
+# an H200 by benchmarks/scale_throughput.py (docs/scale.md).
+HALF_WEIGHTS = True
+
 
 class Encoder(Protocol):
     """A text encoder podseek can index and search with."""
@@ -42,6 +46,8 @@ class SentenceTransformerEncoder:
         max_seq_length: token cap for episodes (and queries); ``None`` keeps the model's.
         device: where the model runs (:func:`podseek.models.device.resolve_device`); on CUDA
             with a half type, encoding runs under autocast and vectors come back float32.
+        half_weights: on such a device, also keep the weights in the half type (autocast
+            still runs layer norms, softmax and the final normalisation in float32).
     """
 
     def __init__(
@@ -52,6 +58,7 @@ class SentenceTransformerEncoder:
         episode_prefix: str = "",
         max_seq_length: int | None = None,
         device: Device = CPU,
+        half_weights: bool = HALF_WEIGHTS,
     ) -> None:
         if not hasattr(model, "encode"):
             from sentence_transformers import SentenceTransformer
@@ -61,6 +68,10 @@ class SentenceTransformerEncoder:
             model = SentenceTransformer(str(model), device=device.name, local_files_only=True)
         elif str(model.device) != device.name:
             model = model.to(device.name)
+        if device.is_cuda and device.half is not None and half_weights:
+            import torch
+
+            model = model.to(getattr(torch, device.half))
         if max_seq_length is not None:
             model.max_seq_length = max_seq_length
         self.model = model

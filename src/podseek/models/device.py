@@ -14,7 +14,6 @@ one query is faster there than a round trip to a GPU (``search_device``).
 
 import contextlib
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,19 +119,3 @@ def settings_device(settings: Any, for_search: bool = False) -> Device:
     query encoding in search and serve."""
     setting = settings.search_device if for_search else settings.device
     return resolve_device(setting, settings.half_precision)
-
-
-@contextlib.contextmanager
-def fast_matmul(device: Device) -> Iterator[None]:
-    """TF32 matrix products on CUDA (Ampere and later) for training, restored afterwards."""
-    if not device.is_cuda:
-        yield
-        return
-    import torch
-
-    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before

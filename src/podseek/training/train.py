@@ -51,7 +51,7 @@ from typing import Any, TextIO
 
 from podseek.errors import PodseekError
 from podseek.evaluation.beir import load_corpus, load_qrels, load_queries
-from podseek.models.device import CPU, Device, fast_matmul
+from podseek.models.device import CPU, Device
 from podseek.models.registry import BUILTINS, models_dir
 
 RECORD = "podseek-training.json"
@@ -458,7 +458,7 @@ def train_model(
     )
     quiet_trainer_logs(trainer, progress and main)
     started = time.perf_counter()
-    with fast_matmul(device), warnings.catch_warnings():
+    with warnings.catch_warnings():
         for deprecated in DDP_DEPRECATIONS:  # libraries' business, printed once per process
             warnings.filterwarnings("ignore", message=deprecated, category=FutureWarning)
         output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
