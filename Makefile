@@ -5,7 +5,7 @@ DATA ?= ../shared/data
 BIN = $(VENV)/bin
 
 .PHONY: demo test test-slow chromium bench-ingest bench-encode bench-latency bench-query-engines bench-quality \
-	bench-generate bench-serve bench-backends clean
+	bench-generate bench-serve bench-backends bench-scale clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,12 @@ bench-backends: $(BIN)/.installed
 
 bench-generate: $(BIN)/.installed
 	$(BIN)/python benchmarks/generation_throughput.py --data $(DATA) $(if $(N),--n $(N))
+
+# Throughput of encode / train / generate on every device found (the CPU; CUDA when there is
+# one), then in one process against a local Ray cluster of 2 CPU actors.
+bench-scale: $(BIN)/.installed
+	$(BIN)/python benchmarks/scale_throughput.py --data $(DATA) --out /tmp/podseek-bench/scale
+	$(BIN)/python benchmarks/ray_throughput.py --data $(DATA)
 
 clean:
 	rm -rf $(VENV) podseek-data .pytest_cache .ruff_cache
