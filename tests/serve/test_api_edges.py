@@ -2,19 +2,21 @@
 that answers an error has written nothing; what answered 200 is readable and searchable."""
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from podseek.catalog.episode import Episode
 from podseek.catalog.store import CatalogStore
 from podseek.cli.search import _date
 from podseek.config import Settings
 from podseek.errors import PodseekError
-from podseek.index.base import SearchFilters
+from podseek.index.base import IndexRow, SearchFilters
 from podseek.index.episode_index import EpisodeIndex, build_index
-from podseek.index.lancedb_backend import where_clause
+from podseek.index.lancedb_backend import LanceDBBackend, where_clause
 from podseek.models.registry import load_encoder
 from podseek.serve import service as service_module
 from podseek.serve.app import create_app
@@ -223,3 +225,17 @@ def test_the_where_clause_pads_the_year() -> None:
 def test_the_cli_date_filter_is_one_line(value: str) -> None:
     with pytest.raises(PodseekError, match=r"^--after: "):
         _date(value, "--after")
+
+
+def test_an_index_row_dated_past_year_9999_reads_as_undated(tmp_path: Path) -> None:
+    """An index written before the catalog checked dates: the row that made every search
+    that found it answer 500 now reads without a date."""
+    backend = LanceDBBackend(tmp_path, "t", 4)
+    late = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-1)))
+    legacy = Episode.model_construct(id="x:1", source="x", episode_title="Late", published_at=late)
+    dated = Episode(id="x:2", source="x", published_at=datetime(2017, 12, 1, tzinfo=UTC))
+    vector = np.array([1, 0, 0, 0], dtype=np.float32)
+    backend.upsert([IndexRow(legacy, "late", "h", vector), IndexRow(dated, "dated", "h", vector)])
+    fetched = backend.fetch(["x:1", "x:2"])
+    assert fetched["x:1"]["published_at"] is None
+    assert fetched["x:2"]["published_at"] == datetime(2017, 12, 1, tzinfo=UTC)
