@@ -155,6 +155,7 @@ def gemma_queries(catalog: CatalogStore, store: QueryStore, generator, limit: in
     return store.generated()
 
 
+@pytest.mark.slow  # 8.5 min on 2 busy cores: three Gemma loads, each dequantising the GGUF
 def test_gemma_queries_on_ray_equal_one_process(catalog: CatalogStore, tmp_path: Path) -> None:
     """Three episodes in two batches (2 + 1), each sampled with its batch's seed: two actors
     sample the same queries as one process, whichever actor gets which batch."""

@@ -312,13 +312,8 @@ def build_index(
             ray_run = RayRun()
             encoded = _encode_on_ray(catalog, parts, text_max_chars, batch_size, ray, ray_run)
         with bar:
-            while True:
-                tick = time.perf_counter()
-                chunk = next(encoded, None)
-                encode_seconds += time.perf_counter() - tick
-                if chunk is None:
-                    break
-                ids, episodes, texts, vectors = chunk
+            for ids, episodes, texts, vectors, seconds in encoded:
+                encode_seconds += seconds
                 store.upsert(
                     [
                         IndexRow(episodes[i], t, wanted[i], np.asarray(v))
@@ -367,7 +362,8 @@ def build_index(
         store.close()
 
 
-Encoded = Iterator[tuple[list[str], dict[str, Episode], list[str], np.ndarray]]
+# (ids, episodes, texts, vectors, seconds spent encoding) per chunk
+Encoded = Iterator[tuple[list[str], dict[str, Episode], list[str], np.ndarray, float]]
 
 
 def _encode_here(
@@ -377,11 +373,13 @@ def _encode_here(
     text_max_chars: int,
     batch_size: int,
 ) -> Encoded:
-    """``(ids, episodes, texts, vectors)`` per chunk, encoded in this process."""
+    """Each chunk encoded in this process."""
     for ids in parts:
         episodes = catalog.get_many(ids)
         texts = [episode_text(episodes[i], text_max_chars) for i in ids]
-        yield ids, episodes, texts, encoder.encode_episodes(texts, batch_size=batch_size)
+        tick = time.perf_counter()
+        vectors = encoder.encode_episodes(texts, batch_size=batch_size)
+        yield ids, episodes, texts, vectors, time.perf_counter() - tick
 
 
 def _encode_on_ray(
@@ -392,20 +390,28 @@ def _encode_on_ray(
     ray: "RayIndexing",
     run: "RayRun",
 ) -> Encoded:
-    """The same per chunk, encoded by a Ray cluster's actors; the driver reads each chunk's
-    episodes again when its vectors come back rather than holding the catalog."""
+    """Each chunk encoded by a Ray cluster's actors; the driver reads a chunk's episodes again
+    when its vectors come back rather than holding the catalog. The seconds are the wait for
+    each chunk (actors' start and model loads included)."""
     from podseek.scale.ray_jobs import encode_on_ray
 
     def texts_of(ids: list[str]) -> list[str]:
         episodes = catalog.get_many(ids)
         return [episode_text(episodes[i], text_max_chars) for i in ids]
 
-    for k, vectors in encode_on_ray(
+    results = encode_on_ray(
         parts, texts_of, ray.model, ray.folder, ray.home, batch_size, ray.options, run
-    ):
-        ids = parts[k]
+    )
+    while True:
+        tick = time.perf_counter()
+        done = next(results, None)
+        if done is None:
+            return
+        waited = time.perf_counter() - tick
+        ids = parts[done[0]]
         episodes = catalog.get_many(ids)
-        yield ids, episodes, [episode_text(episodes[i], text_max_chars) for i in ids], vectors
+        texts = [episode_text(episodes[i], text_max_chars) for i in ids]
+        yield ids, episodes, texts, done[1], waited
 
 
 class EpisodeIndex:

@@ -35,7 +35,7 @@ import socket
 import tarfile
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -450,14 +450,17 @@ class RayRun:
 
 
 def _run(
-    rows: Sequence[dict[str, Any]],
+    rows: Iterable[dict[str, Any]],
     actor: type,
     arguments: dict[str, Any],
     pool: Pool,
     run: RayRun,
     result: str,
 ) -> Iterator[tuple[int, Any]]:
-    """``rows`` through an actor pool, one row a block and a call; ``(row, result)`` in order."""
+    """``rows`` through an actor pool, one row a block and a call; ``(row, result)`` in order.
+
+    Each row goes to the object store as it is read, so the driver holds one row at a time,
+    not the catalog."""
     import pyarrow as pa
     import ray
 
@@ -480,7 +483,11 @@ def _run(
         for out in mapped.iter_rows():
             run.places.add(str(out["where"]))
             yield int(out["row"]), out[result]
-    except ray.exceptions.RayError as error:
+    except PodseekError:
+        raise
+    except Exception as error:  # an actor's failure, as Ray Data raises it
+        if not type(error).__module__.startswith("ray"):
+            raise
         raise PodseekError(f"a Ray actor failed: {_one_line(error)}") from error
 
 
@@ -526,8 +533,8 @@ def _encode(
     options: RayOptions,
     run: RayRun,
 ) -> Iterator[tuple[int, np.ndarray]]:
-    rows = [{"row": k, "texts": texts_of(ids)} for k, ids in enumerate(parts)]
-    pool = run.pool = actor_pool(options, len(rows))
+    rows = ({"row": k, "texts": texts_of(ids)} for k, ids in enumerate(parts))
+    pool = run.pool = actor_pool(options, len(parts))
     arguments = {
         "model": model,
         "folder": str(folder) if folder else None,
@@ -570,23 +577,23 @@ class RayGenerator:
         return self.run.describe()
 
     def generate_batches(
-        self, batches: Sequence[tuple[Sequence[Any], int]], per_episode: int
+        self, batches: Iterable[tuple[Sequence[Any], int]], count: int, per_episode: int
     ) -> Iterator[tuple[int, list[list[str]]]]:
-        """``(batch number, one list of queries per episode)`` for ``(episodes, seed)``
-        batches, in order, as the actors finish them."""
-        if not batches:
+        """``(batch number, one list of queries per episode)`` for ``count`` batches of
+        ``(episodes, seed)`` (read as they are sent), in order, as the actors finish them."""
+        if not count:
             return
         with connect(self.options.address):
-            yield from self._generate(batches, per_episode)
+            yield from self._generate(batches, count, per_episode)
 
     def _generate(
-        self, batches: Sequence[tuple[Sequence[Any], int]], per_episode: int
+        self, batches: Iterable[tuple[Sequence[Any], int]], count: int, per_episode: int
     ) -> Iterator[tuple[int, list[list[str]]]]:
-        rows = [
+        rows = (
             {"row": k, "episodes": [e.model_dump_json() for e in episodes], "seed": seed}
             for k, (episodes, seed) in enumerate(batches)
-        ]
-        pool = self.run.pool = actor_pool(self.options, len(rows))
+        )
+        pool = self.run.pool = actor_pool(self.options, count)
         arguments = {
             "spec": self.spec,
             "folder": str(self.folder) if self.folder else None,
