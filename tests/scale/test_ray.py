@@ -267,3 +267,11 @@ def test_the_pipeline_passes_ray_to_the_model_stages(
         assert (argv[-2:] == ["--ray", "10.0.0.2:6379"]) == (stage.name in with_ray)
     pipeline.decide(plain, pipeline.Records(feed_workspace.home / "pipeline"), None)
     assert [s.fingerprint for s in plain] == [s.fingerprint for s in stages]
+
+
+def test_a_model_that_fails_in_an_actor_is_one_line(tmp_path: Path) -> None:
+    """The actor's own error comes back as the message, not Ray's stack of wrappers."""
+    from podseek.scale.ray_jobs import encode_on_ray
+
+    with pytest.raises(PodseekError, match=r"^a Ray actor failed: unknown model 'no-such'"):
+        list(encode_on_ray([["a"]], lambda ids: ["x"], "no-such", None, tmp_path, 8, LOCAL))

@@ -164,8 +164,9 @@ def _quiet() -> None:
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     context.execution_options.preserve_order = True  # results in the single-process order
+    # an actor's failure comes back as one PodseekError line; Ray Data would log its stack
     for name in ("ray", "ray.data"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def preflight(address: str) -> str:
@@ -246,20 +247,20 @@ def actor_pool(options: RayOptions, rows: int) -> Pool:
 
 
 def _one_line(error: BaseException) -> str:
-    """The root cause of an actor's failure, in one line."""
-    cause: BaseException | None = error
-    seen = set()
-    while cause is not None and id(cause) not in seen:
+    """The root cause of an actor's failure, in one line: a :class:`PodseekError` raised in an
+    actor (a model that does not load there, say) keeps its own message."""
+    queue: list[Any] = [error]
+    seen: set[int] = set()
+    while queue:
+        cause = queue.pop(0)
+        if not isinstance(cause, BaseException) or id(cause) in seen:
+            continue
         seen.add(id(cause))
         if isinstance(cause, PodseekError):
             return str(cause)
-        inner = getattr(cause, "cause", None) or cause.__cause__
-        if inner is None:
-            break
-        cause = inner
-    text = str(cause or error).strip().splitlines()
-    last = next((line for line in reversed(text) if line.strip()), type(error).__name__)
-    return last.strip()
+        queue += [getattr(cause, "cause", None), cause.__cause__, *cause.args]
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
 
 
 # ------------------------------------------------------------------------ model folders
