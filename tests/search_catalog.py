@@ -29,6 +29,18 @@ def fill_catalog(store: CatalogStore) -> CatalogStore:
     return store
 
 
+def minilm_home(folder: Path) -> Path:
+    """A workspace in ``folder``: the catalog fixtures indexed with MiniLM (the fastest real
+    packaged encoder), as the API tests serve it."""
+    from podseek.index.episode_index import build_index
+    from podseek.models.registry import load_encoder
+
+    with CatalogStore(folder / "catalog.sqlite") as catalog:
+        fill_catalog(catalog)
+        build_index(catalog, load_encoder("minilm", folder), folder / "index", 2000, progress=False)
+    return folder
+
+
 def make_split(folder: Path, shares: SplitShares | None = None) -> Path:
     """A workspace in ``folder``: the catalog fixtures and a split (seed 0) of title
     pseudo-queries, one per episode, in ``folder/pairs``."""

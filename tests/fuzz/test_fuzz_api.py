@@ -21,11 +21,10 @@ from schemathesis.specs.openapi.checks import (
 
 from podseek.catalog.store import CatalogStore
 from podseek.config import Settings
-from podseek.index.episode_index import EpisodeIndex, build_index
-from podseek.models.registry import load_encoder
+from podseek.index.episode_index import EpisodeIndex
 from podseek.serve.app import create_app
 from tests.fuzz.fuzzing import CASES, FAST, SLOW, STATUSES
-from tests.search_catalog import fill_catalog
+from tests.search_catalog import minilm_home
 
 KEY = "fuzz-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -50,10 +49,7 @@ MODES = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGAT
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("fuzz-api")
-    with CatalogStore(home / "catalog.sqlite") as catalog:
-        fill_catalog(catalog)
-        build_index(catalog, load_encoder("minilm", home), home / "index", 2000, progress=False)
-    return home
+    return minilm_home(home)
 
 
 @pytest.fixture(scope="module")

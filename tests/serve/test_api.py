@@ -9,12 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from podseek.catalog.store import CatalogStore
 from podseek.config import Settings
-from podseek.index.episode_index import build_index
-from podseek.models.registry import load_encoder
 from podseek.serve.app import create_app
-from tests.search_catalog import fill_catalog
+from tests.search_catalog import minilm_home
 
 KEY = "s3cret-key"
 
@@ -22,10 +19,7 @@ KEY = "s3cret-key"
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("serve")
-    with CatalogStore(home / "catalog.sqlite") as catalog:
-        fill_catalog(catalog)
-        build_index(catalog, load_encoder("minilm", home), home / "index", 2000, progress=False)
-    return home
+    return minilm_home(home)
 
 
 def settings_for(home: Path, **overrides) -> Settings:

@@ -15,12 +15,11 @@ from podseek.cli.search import _date
 from podseek.config import Settings
 from podseek.errors import PodseekError
 from podseek.index.base import IndexRow, SearchFilters
-from podseek.index.episode_index import EpisodeIndex, build_index
+from podseek.index.episode_index import EpisodeIndex
 from podseek.index.lancedb_backend import LanceDBBackend, where_clause
-from podseek.models.registry import load_encoder
 from podseek.serve import service as service_module
 from podseek.serve.app import create_app
-from tests.search_catalog import fill_catalog
+from tests.search_catalog import minilm_home
 
 KEY = "edge-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -36,10 +35,7 @@ EPISODE = {
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("edges")
-    with CatalogStore(home / "catalog.sqlite") as catalog:
-        fill_catalog(catalog)
-        build_index(catalog, load_encoder("minilm", home), home / "index", 2000, progress=False)
-    return home
+    return minilm_home(home)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ catalog's content hash, so that an incremental ``podseek index`` can tell what c
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
@@ -31,6 +31,17 @@ def micros(moment: datetime) -> int:
     """Microseconds since the epoch, as both backends store dates; a naive time is UTC."""
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1_000_000)
+
+
+def from_micros(micros_since_epoch: int | None) -> datetime | None:
+    """A stored date as a UTC datetime; one Python cannot represent (written before the
+    catalog checked dates) reads as no date instead of failing the search that found it."""
+    if micros_since_epoch is None:
+        return None
+    try:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros_since_epoch)
+    except OverflowError:
+        return None
 
 
 # The fields a backend keeps beside the vector, for results and filters.

@@ -10,7 +10,7 @@ episodes that takes 2 ms where LanceDB's flat scan takes 19 ms
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from podseek.index.base import (
     Metric,
     SearchFilters,
     chunks,
+    from_micros,
     micros,
 )
 
@@ -194,17 +195,8 @@ def _rows(table: pa.Table) -> list[dict[str, Any]]:
         table = table.drop_columns(["published_at"])
         rows = table.to_pylist()
         for row, stamp in zip(rows, stamps, strict=True):
-            row["published_at"] = _datetime(stamp)
+            row["published_at"] = from_micros(stamp)
         return rows
-
-
-def _datetime(micros_since_epoch: int | None) -> datetime | None:
-    if micros_since_epoch is None:
-        return None
-    try:
-        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros_since_epoch)
-    except OverflowError:
-        return None
 
 
 class LanceDBBackend:

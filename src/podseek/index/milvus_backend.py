@@ -13,7 +13,6 @@ pasted as they are: pymilvus's own id helpers (``get``/``delete``/``query`` with
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,6 +26,7 @@ from podseek.index.base import (
     Metric,
     SearchFilters,
     chunks,
+    from_micros,
     micros,
 )
 from podseek.index.lancedb_backend import AnnSettings
@@ -46,17 +46,6 @@ HNSW = "HNSW"
 _STRING_FIELDS = ("show_id", "show_title", "episode_title", "text", "language")
 _STRING_FIELDS += ("audio_url", "episode_url", "content_hash")
 _SCALAR_INDEXED = ("language", "show_id", "published_at", "duration_s")
-
-
-def _datetime(micros_since_epoch: int | None) -> datetime | None:
-    """A stored date as a UTC datetime; one Python cannot represent (written before the
-    catalog checked dates) reads as no date instead of failing the search that found it."""
-    if micros_since_epoch is None:
-        return None
-    try:
-        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros_since_epoch)
-    except OverflowError:
-        return None
 
 
 def string_literal(value: str) -> str:
@@ -488,7 +477,7 @@ class MilvusBackend:
         for i, row in rows.items():
             out = {name: row.get(name) for name in DISPLAY_FIELDS}
             out["categories"] = list(out["categories"] or [])
-            out["published_at"] = _datetime(out["published_at"])
+            out["published_at"] = from_micros(out["published_at"])
             fetched[i] = out
         return fetched
 

@@ -27,8 +27,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -294,33 +294,42 @@ class SearchService:
                         f"the API may only replace records of {episode.source!r}"
                     )
             counts = {"added": 0, "updated": 0, "unchanged": 0}
-            touched = False
-            try:
-                with catalog.write(API_SOURCE) as batch:
-                    for episode in episodes:
-                        counts[batch.upsert(episode)] += 1
-                    if counts["added"] or counts["updated"]:
-                        touched = True
-                        self._reindex(catalog)
-            except BaseException:
-                if touched:
-                    self._resync(catalog)
-                raise
+            with self._in_step(catalog) as reindex, catalog.write(API_SOURCE) as batch:
+                for episode in episodes:
+                    counts[batch.upsert(episode)] += 1
+                if counts["added"] or counts["updated"]:
+                    reindex()
         return counts
 
     def delete(self, episode_id: str) -> bool:
         """Remove an episode from the catalog and the index; ``False`` if it was not there.
         Atomic like :meth:`upsert`."""
-        with self._write_lock(), CatalogStore(self.settings.catalog_path) as catalog:
-            touched = False
-            try:
-                with catalog.write("delete") as batch:
-                    if not batch.delete([episode_id]):
-                        return False
-                    touched = True
-                    self._reindex(catalog)
-            except BaseException:
-                if touched:
-                    self._resync(catalog)
-                raise
+        with (
+            self._write_lock(),
+            CatalogStore(self.settings.catalog_path) as catalog,
+            self._in_step(catalog) as reindex,
+            catalog.write("delete") as batch,
+        ):
+            if not batch.delete([episode_id]):
+                return False
+            reindex()
         return True
+
+    @contextmanager
+    def _in_step(self, catalog: CatalogStore) -> Iterator[Callable[[], None]]:
+        """Yields ``reindex``, which brings the index in step with the catalog's open write.
+        Entered before that write, so it leaves after it: when anything failed once the index
+        was touched, the write has rolled back and the index is brought back to the catalog."""
+        touched = False
+
+        def reindex() -> None:
+            nonlocal touched
+            touched = True
+            self._reindex(catalog)
+
+        try:
+            yield reindex
+        except BaseException:
+            if touched:
+                self._resync(catalog)
+            raise
