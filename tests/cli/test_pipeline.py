@@ -88,6 +88,7 @@ def test_a_second_run_skips_every_stage(home: Path, shared_data: Path) -> None:
     assert "| minilm-pipeline / hybrid |" in result.stdout  # the summary still shows it
 
 
+@pytest.mark.slow  # 1 min: kept out of the default run's 15 minutes
 def test_force_redoes_that_stage_and_the_ones_after_it(home: Path, shared_data: Path) -> None:
     result = run_pipeline(home, shared_data, "--force", "index")
     assert result.returncode == 0, result.stderr
@@ -101,6 +102,7 @@ def test_force_redoes_that_stage_and_the_ones_after_it(home: Path, shared_data: 
     }
 
 
+@pytest.mark.slow  # 2 min: kept out of the default run's 15 minutes
 def test_ctrl_c_stops_a_stage_and_the_next_run_resumes_it(home: Path, shared_data: Path) -> None:
     run = subprocess.Popen(
         [*pipeline_args(shared_data), "--quick", "--force", "train"],

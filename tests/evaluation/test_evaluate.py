@@ -62,6 +62,7 @@ def workspace(trained: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Iter
     get_settings.cache_clear()
 
 
+@pytest.mark.slow  # 2.5 min: kept out of the default run's 15 minutes
 def test_evaluate_writes_the_report_with_every_model_mode_and_set(
     workspace: Settings, trained: dict[str, Path]
 ) -> None:

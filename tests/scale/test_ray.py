@@ -93,6 +93,7 @@ def one_process_vectors(feed_catalog: Path, minilm, tmp_path_factory) -> dict[st
     return vectors(folder)
 
 
+@pytest.mark.slow  # 75 s: kept out of the default run's 15 minutes
 def test_index_on_ray_resumes_and_writes_the_rows_and_vectors_of_one_process(
     catalog: CatalogStore, minilm, one_process_vectors, tmp_path: Path, monkeypatch
 ) -> None:

@@ -159,6 +159,7 @@ def test_two_processes_rank_each_query_against_the_global_batch(tmp_path: Path) 
         assert sum(alone) / 2 < 0.8 * whole["loss"], (kind, alone, whole["loss"])
 
 
+@pytest.mark.slow  # 25 s to 90 s: kept out of the default run's 15 minutes
 def test_torchrun_trains_one_model_from_two_processes(tmp_path: Path) -> None:
     home = make_split(tmp_path / "ws")
     done = torchrun(
