@@ -521,33 +521,20 @@ def encode_on_ray(
     if not parts:
         return
     with connect(options.address):
-        yield from _encode(parts, texts_of, model, folder, home, batch_size, options, run)
-
-
-def _encode(
-    parts: Sequence[Sequence[str]],
-    texts_of: Callable[[Sequence[str]], list[str]],
-    model: str,
-    folder: Path | None,
-    home: Path,
-    batch_size: int,
-    options: RayOptions,
-    run: RayRun,
-) -> Iterator[tuple[int, np.ndarray]]:
-    rows = ({"row": k, "texts": texts_of(ids)} for k, ids in enumerate(parts))
-    pool = run.pool = actor_pool(options, len(parts))
-    arguments = {
-        "model": model,
-        "folder": str(folder) if folder else None,
-        "packed": _ship_folder(folder),
-        "home": str(home),
-        "device": pool.device,
-        "half_precision": options.half_precision,
-        "cpus": pool.cpus_per_actor,
-        "batch_size": batch_size,
-    }
-    for k, data in _run(rows, EncodeActor, arguments, pool, run, "vectors"):
-        yield k, np.frombuffer(data, dtype=np.float32).reshape(len(parts[k]), -1)
+        rows = ({"row": k, "texts": texts_of(ids)} for k, ids in enumerate(parts))
+        pool = run.pool = actor_pool(options, len(parts))
+        arguments = {
+            "model": model,
+            "folder": str(folder) if folder else None,
+            "packed": _ship_folder(folder),
+            "home": str(home),
+            "device": pool.device,
+            "half_precision": options.half_precision,
+            "cpus": pool.cpus_per_actor,
+            "batch_size": batch_size,
+        }
+        for k, data in _run(rows, EncodeActor, arguments, pool, run, "vectors"):
+            yield k, np.frombuffer(data, dtype=np.float32).reshape(len(parts[k]), -1)
 
 
 class RayGenerator:
