@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from index_latency import DEVSET, near, numpy_exact, real_backend, synthetic_backend
 
+from podseek.beir import load_beir
 from podseek.config import get_settings
-from podseek.evaluation.beir import load_beir
 from podseek.index.base import SearchFilters
 from podseek.index.lancedb_backend import AnnSettings
 from podseek.models.registry import load_encoder

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from podseek.beir import load_beir
 from podseek.catalog.episode import episode_text
 from podseek.catalog.ingest import ingest
 from podseek.catalog.sources.listennotes import ListenNotesSource
 from podseek.catalog.store import CatalogStore
-from podseek.evaluation.beir import load_beir
 from podseek.models.registry import BUILTINS, load_encoder
 
 DEVSET = Path(__file__).resolve().parent / "devset" / "listennotes"

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from podseek.beir import load_beir
 from podseek.catalog.episode import Episode
 from podseek.catalog.ingest import ingest
 from podseek.catalog.sources.listennotes import ListenNotesSource
 from podseek.catalog.sources.table import TableMapping, TableSource
 from podseek.catalog.store import CatalogStore
 from podseek.config import get_settings
-from podseek.evaluation.beir import load_beir
 from podseek.index.base import IndexRow, SearchFilters
 from podseek.index.episode_index import EpisodeIndex, build_index
 from podseek.index.lancedb_backend import AnnSettings, LanceDBBackend

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from ranx import Qrels, Run, evaluate
 
+from podseek.beir import load_beir
 from podseek.catalog.ingest import ingest
 from podseek.catalog.sources.listennotes import ListenNotesSource
 from podseek.catalog.store import CatalogStore
-from podseek.evaluation.beir import load_beir
 from podseek.index.episode_index import EpisodeIndex, build_index
 from podseek.models.onnx_queries import QueryEngine
 from podseek.models.registry import load_encoder

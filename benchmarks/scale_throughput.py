@@ -218,7 +218,7 @@ def model_only_rate(model: Any, texts: list[str], batch: int, half: Any, device:
 
 def write_pairs(pairs: list[dict[str, Any]], folder: Path) -> Path:
     """A BEIR train split of ``(title, passage)`` pairs, as `podseek pairs split` writes one."""
-    from podseek.evaluation.beir import write_jsonl, write_qrels
+    from podseek.beir import write_jsonl, write_qrels
 
     (folder / "qrels").mkdir(parents=True, exist_ok=True)
     write_jsonl(folder / "corpus.jsonl", ({"_id": p["id"], "text": p["passage"]} for p in pairs))
@@ -395,7 +395,7 @@ def bench_quality(
 ) -> dict:
     """USE-multilingual (real weights): float32 vs half vectors on the dev set, and the
     batch-size run."""
-    from podseek.evaluation.beir import load_queries
+    from podseek.beir import load_queries
     from podseek.models.device import Device
     from podseek.models.registry import load_encoder, load_folder_encoder
     from podseek.training.train import TrainSettings, train_model

@@ -11,7 +11,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from podseek.evaluation.beir import load_qrels, load_queries
+from podseek.beir import load_qrels, load_queries
 from podseek.evaluation.metrics import score_runs
 
 DEVSET = Path(__file__).resolve().parent / "devset" / "listennotes"

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from ranx import Qrels, Run, evaluate
 
+from podseek.beir import QuerySet, load_beir
 from podseek.catalog.ingest import ingest
 from podseek.catalog.sources.listennotes import ListenNotesSource
 from podseek.catalog.store import CatalogStore
-from podseek.evaluation.beir import QuerySet, load_beir
 from podseek.index.episode_index import EpisodeIndex, build_index
 from podseek.models.registry import BUILTINS, load_encoder
 from podseek.search.engine import Searcher, SearchMode

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from podseek.beir import load_beir
 from podseek.cli import app
 from podseek.config import Settings
-from podseek.evaluation.beir import load_beir
 
 FIXTURES = Path(__file__).resolve().parent.parent / "catalog" / "fixtures"
 LOG = Path(__file__).resolve().parent.parent / "queries" / "fixtures" / "search_sessions.jsonl"

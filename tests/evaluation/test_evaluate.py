@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from podseek.beir import write_jsonl, write_qrels
 from podseek.catalog.store import CatalogStore
 from podseek.cli import app
 from podseek.config import Settings, get_settings
-from podseek.evaluation.beir import write_jsonl, write_qrels
 from podseek.queries.split import SplitShares
 from podseek.training.train import TrainSettings, train_model
 from tests.search_catalog import make_split

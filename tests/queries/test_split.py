@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from ranx import Qrels
 
+from podseek.beir import load_beir, load_queries
 from podseek.catalog.store import CatalogStore
 from podseek.errors import PodseekError
-from podseek.evaluation.beir import load_beir, load_queries
 from podseek.queries.generate import generate_queries
 from podseek.queries.generators import TitleGenerator
 from podseek.queries.logs import import_search_logs

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from podseek.catalog.cleaning import content_words
 from podseek.catalog.store import CatalogStore
 from podseek.index.base import SearchFilters
 from podseek.index.episode_index import EpisodeIndex, build_index
@@ -16,7 +17,6 @@ from podseek.search.fusion import (
     RRF_K,
     Fusion,
     adaptive_alpha,
-    content_words,
     convex_combination,
     query_coverage,
     reciprocal_rank_fusion,

@@ -19,9 +19,8 @@ import torch
 
 from podseek.errors import PodseekError
 from podseek.models.device import CPU, Device
-from podseek.models.registry import load_encoder
+from podseek.models.registry import RECORD, load_encoder
 from podseek.training.train import (
-    RECORD,
     TrainSettings,
     describe_ranks,
     distributed_arguments,

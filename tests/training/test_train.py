@@ -17,14 +17,13 @@ import pytest
 from transformers import TrainerCallback, TrainerControl, TrainerState
 from typer.testing import CliRunner
 
+from podseek.beir import load_corpus, load_qrels
 from podseek.cli import app
 from podseek.config import Settings
 from podseek.errors import PodseekError
-from podseek.evaluation.beir import load_corpus, load_qrels
 from podseek.models.base import Encoder
-from podseek.models.registry import load_encoder
+from podseek.models.registry import RECORD, load_encoder
 from podseek.training.train import (
-    RECORD,
     ProgressMeter,
     TrainSettings,
     format_duration,

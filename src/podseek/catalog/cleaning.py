@@ -1,7 +1,9 @@
-"""Cleaning of raw source values: HTML to text, languages, dates, durations, ids.
+"""Cleaning of raw source values: HTML to text, languages, dates, durations, ids; and the
+content words of a text.
 
 Every reader calls these, so that a catalog built from Listen Notes, a feed or a table holds
-the same kind of values.
+the same kind of values. Hybrid search and the query filters compare texts by their content
+words (:func:`content_words`); it lives here, below both, so neither imports the other.
 """
 
 import hashlib
@@ -30,6 +32,18 @@ _BLOCK_TAGS = (
 # langid's cost grows with the text; a few hundred characters decide the language as well.
 _DETECT_CHARS = 400
 _DROPPED_TAGS = ["script", "style", "noscript", "template", "iframe", "svg"]
+
+# Words that say nothing about a topic; BM25's index drops them too (LanceDB's English list).
+STOP_WORDS = frozenset(
+    (  # noqa: SIM905 (a word list reads best as text)
+        "a about after all also an and any are as at be been before but by can could did do does "
+        "for from get got had has have he her his how i if in into is it its just like me more "
+        "most my no not of off on one or our out over she so some than that the their them then "
+        "there these they this those to too up us very was we were what when where which while "
+        "who why will with would you your"
+    ).split()
+)
+_WORDS = re.compile(r"\w+", re.UNICODE)
 
 
 def html_to_text(value: str | None) -> str:
@@ -60,6 +74,16 @@ def html_to_text(value: str | None) -> str:
     elif "&" in value:
         value = html.unescape(value)
     return _WHITESPACE.sub(" ", scrub_text(value)).strip()
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased words of at least 3 characters that are not stop words.
+
+    Example:
+        >>> sorted(content_words("How do I watch the Geminids?"))
+        ['geminids', 'watch']
+    """
+    return {w for w in _WORDS.findall(text.casefold()) if len(w) >= 3 and w not in STOP_WORDS}
 
 
 def clean_line(value: object) -> str:

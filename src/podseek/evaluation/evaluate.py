@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from podseek.beir import QuerySet, load_beir, load_corpus, load_judged_folder
 from podseek.catalog.episode import TEXT_RECIPE
 from podseek.catalog.store import CatalogStore
 from podseek.errors import PodseekError
-from podseek.evaluation.beir import QuerySet, load_beir, load_corpus, load_judged_folder
 from podseek.evaluation.metrics import (
     CURVE_KS,
     IN_BATCH_METRICS,
@@ -49,10 +49,15 @@ from podseek.index.backends import BackendOptions
 from podseek.index.episode_index import EpisodeIndex, build_index, model_info, read_manifest
 from podseek.models.base import Encoder
 from podseek.models.device import CPU, Device
-from podseek.models.registry import BUILTINS, load_encoder, models_dir
+from podseek.models.registry import (
+    BUILTINS,
+    load_encoder,
+    models_dir,
+    trained_models,
+    training_record,
+)
 from podseek.search.engine import Searcher, SearchMode
 from podseek.search.fusion import Fusion
-from podseek.training.train import RECORD
 
 KEYWORD_ROW = "keyword (BM25)"
 LANGUAGE_METRICS = ("recall@30", "mrr@30")
@@ -91,18 +96,6 @@ class JudgedSet:
     queries: QuerySet
     corpus: str  # HELD_OUT or "catalog"
     skipped: dict[str, int] = field(default_factory=dict)
-
-
-def trained_models(home: Path) -> list[str]:
-    """Models fine-tuned into the workspace, oldest first."""
-    folder = models_dir(home)
-    found = [p for p in folder.glob(f"*/{RECORD}") if not p.parent.name.startswith(".")]
-    return [p.parent.name for p in sorted(found, key=lambda p: p.stat().st_mtime)]
-
-
-def training_record(name: str, home: Path) -> dict[str, Any] | None:
-    path = models_dir(home) / name / RECORD
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def resolve_models(

@@ -67,9 +67,26 @@ BUILTINS: dict[str, BuiltinModel] = {
 }
 
 
+# Written by ``podseek train`` into each model it saves: which data, base, settings and seed
+# made the model. A folder holding one is a model trained into the workspace.
+RECORD = "podseek-training.json"
+
+
 def models_dir(home: Path) -> Path:
     """Where the workspace keeps expanded and trained models."""
     return Path(home) / "models"
+
+
+def trained_models(home: Path) -> list[str]:
+    """Models fine-tuned into the workspace, oldest first."""
+    found = [p for p in models_dir(home).glob(f"*/{RECORD}") if not p.parent.name.startswith(".")]
+    return [p.parent.name for p in sorted(found, key=lambda p: p.stat().st_mtime)]
+
+
+def training_record(name: str, home: Path) -> dict[str, Any] | None:
+    """The record ``podseek train`` wrote with the workspace's model ``name``, if any."""
+    path = models_dir(home) / name / RECORD
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def weights_location(name: str, home: Path) -> str:

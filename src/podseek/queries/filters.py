@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from podseek.catalog.cleaning import content_words
 from podseek.catalog.episode import Episode, episode_text
-from podseek.search.fusion import content_words
 
 # Lines that start like a prompt's scaffolding ("Episode:", "Search:") are the model
 # continuing the page, not a query; the prompts' own labels are added to these.

@@ -29,7 +29,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import podseek.models  # noqa: F401  (sets HF_HUB_OFFLINE before transformers is imported)
 from podseek.catalog.episode import Episode, episode_text
 from podseek.errors import PodseekError
 from podseek.models.device import CPU, Device

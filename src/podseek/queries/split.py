@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from podseek.beir import write_jsonl, write_qrels
 from podseek.catalog.episode import episode_text
 from podseek.catalog.store import CatalogStore
 from podseek.errors import PodseekError
-from podseek.evaluation.beir import write_jsonl, write_qrels
 from podseek.queries.store import QueryStore
 
 SPLITS = ("train", "dev", "test")  # BEIR's names; "dev" is the eval split

@@ -1,50 +1,39 @@
 """Fusion of a semantic and a keyword ranked list into one hybrid list.
 
-Two functions, both computing what ranx's ``fuse`` computes (our tests check it), written
-here because ranx compiles with numba on first use (tens of seconds) and costs milliseconds
-per call, which a search request cannot pay:
+Three fusions, the ``hybrid_fusion`` setting's choices. The two fixed ones compute what
+ranx's ``fuse`` computes (our tests check it); they are written here because ranx compiles
+with numba on first use and then costs more per call than a search request can pay:
 
-- :func:`convex_combination` (the default): ``alpha * dense + (1 - alpha) * keyword`` over
+- :func:`convex_combination` (``convex``): ``alpha * dense + (1 - alpha) * keyword`` over
   min-max normalised scores, a document missing from a list scoring 0 there. Bruch, Gai and
   Ingber ("An Analysis of Fusion Functions for Hybrid Retrieval", ACM TOIS 2023) find it
   better than RRF and robust to its one parameter. On our hand-written dev set RRF made hybrid
   worse than semantic search alone, since BM25 returns unrelated episodes for queries that
   share no word with their answer, and RRF counts their ranks as much as the encoder's;
   ``alpha = 0.8`` keeps BM25 as a tie-breaker (``benchmarks/zero_shot_quality.py``).
-- :func:`adaptive_alpha` (the default for hybrid search): the same convex combination with a
+- :func:`adaptive_alpha` (``adaptive``, the default): the same convex combination with a
   weight per query. BM25 helps when the query's words are in the episode, and adds noise
   when they are not; so the keyword weight ``1 - alpha`` grows with the query's *coverage*,
   the largest share of its content words that one of BM25's top 3 episodes contains:
   ``alpha = 1 - 0.5 * coverage``, from 1 (keyword ignored) to 0.5. On our dev set it raised
-  hybrid recall@10 over the fixed weight for all three encoders (e5-small 0.709 to 0.729).
-- :func:`reciprocal_rank_fusion`: ``sum 1 / (k + rank)``, rank from 1, ``k = 60`` (Cormack,
-  Clarke and Büttcher, "Reciprocal Rank Fusion outperforms Condorcet and individual rank
-  learning methods", SIGIR 2009; ranx's default too). It needs no score scale, which makes it
+  hybrid recall@10 over the fixed weight for all three encoders (README, "The default
+  encoder, and what we measured").
+- :func:`reciprocal_rank_fusion` (``rrf``): ``sum 1 / (k + rank)``, rank from 1, ``k = 60``
+  (Cormack, Clarke and Büttcher, "Reciprocal Rank Fusion outperforms Condorcet and individual
+  rank learning methods", SIGIR 2009; ranx's default too). It needs no score scale, which makes it
   the safe choice for lists whose scores are not comparable at all.
 """
 
-import re
 from collections.abc import Sequence
 from enum import StrEnum
 
+from podseek.catalog.cleaning import content_words
 from podseek.index.base import Hit
 
 RRF_K = 60
 CONVEX_ALPHA = 0.8
 ADAPTIVE_MIN_ALPHA = 0.5  # the most weight keyword search gets, when its hits hold every word
 COVERAGE_HITS = 3  # keyword hits whose text is compared with the query
-
-# Words that say nothing about a topic; BM25's index drops them too (LanceDB's English list).
-STOP_WORDS = frozenset(
-    (  # noqa: SIM905 (a word list reads best as text)
-        "a about after all also an and any are as at be been before but by can could did do does "
-        "for from get got had has have he her his how i if in into is it its just like me more "
-        "most my no not of off on one or our out over she so some than that the their them then "
-        "there these they this those to too up us very was we were what when where which while "
-        "who why will with would you your"
-    ).split()
-)
-_WORDS = re.compile(r"\w+", re.UNICODE)
 
 
 class Fusion(StrEnum):
@@ -98,11 +87,6 @@ def convex_combination(
         for doc_id, score in run.items():
             fused[doc_id] = fused.get(doc_id, 0.0) + weight * score
     return _ranked(fused)
-
-
-def content_words(text: str) -> set[str]:
-    """Lower-cased words of at least 3 characters that are not stop words."""
-    return {w for w in _WORDS.findall(text.casefold()) if len(w) >= 3 and w not in STOP_WORDS}
 
 
 def query_coverage(query: str, texts: Sequence[str]) -> float:

@@ -49,12 +49,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from podseek.beir import load_corpus, load_qrels, load_queries
 from podseek.errors import PodseekError
-from podseek.evaluation.beir import load_corpus, load_qrels, load_queries
 from podseek.models.device import CPU, Device
-from podseek.models.registry import BUILTINS, models_dir
+from podseek.models.registry import BUILTINS, RECORD, models_dir
 
-RECORD = "podseek-training.json"
 LOGS_PER_RUN = 20  # log the loss (and print a progress line) every 5% of the steps
 # Largest batch trained in one forward pass when --mini-batch is not given. MNRL gets better
 # with more in-batch negatives, but activations grow with the batch: e5-small at batch 1024

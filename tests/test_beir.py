@@ -4,16 +4,16 @@ from pathlib import Path
 
 import pytest
 
-from podseek.errors import PodseekError
-from podseek.evaluation.beir import (
+from podseek.beir import (
     load_beir,
     load_judged_folder,
     load_qrels,
     load_queries,
     load_trec_topics,
 )
+from podseek.errors import PodseekError
 
-DEVSET = Path(__file__).resolve().parents[2] / "benchmarks" / "devset" / "listennotes"
+DEVSET = Path(__file__).resolve().parents[1] / "benchmarks" / "devset" / "listennotes"
 
 
 def test_the_dev_set_loads_in_ranx_shapes() -> None:

@@ -1,4 +1,4 @@
-"""Evaluation sets in BEIR form (``queries.jsonl`` and ``qrels/<split>.tsv``) or TREC form
+"""Query sets in BEIR form (``queries.jsonl`` and ``qrels/<split>.tsv``) or TREC form
 (a qrels file ``query-id iteration doc-id grade`` and the topics).
 
 BEIR's loader (``beir/datasets/data_loader.py``) is the reference: one JSON object per line
@@ -8,6 +8,10 @@ its topics are XML (``<topic><num>9</num><query>...</query></topic>``, as in the
 podcasts track) or, for hand-written sets, a ``queries.tsv`` of ``id<TAB>text``. Qrels come
 back in ranx's shape, ``{qid: {doc_id: int}}``, grades kept (nDCG uses them; recall and MRR
 count a grade of 1 or more as relevant).
+
+It is the format the stages hand each other (``pairs split`` writes it, ``train`` and
+``evaluate`` read it), so it sits below all of them and imports none
+(tests/test_layers.py).
 """
 
 import csv
