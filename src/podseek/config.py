@@ -64,8 +64,9 @@ class Settings(BaseSettings):
     )
     half_precision: bool = Field(
         True,
-        description="On CUDA, encode under bf16 autocast (fp16 where the GPU has no bf16) and "
-        "train with bf16 mixed precision and TF32; false keeps float32 everywhere.",
+        description="On CUDA, encode in bf16 (fp16 where the GPU has no bf16): the weights are "
+        "cast and autocast keeps norms and the final normalisation in float32; train with bf16 "
+        "mixed precision and TF32. False keeps float32 everywhere.",
     )
     search_device: str = Field(
         "cpu",
