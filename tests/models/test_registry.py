@@ -1,11 +1,20 @@
 """Loading encoders by name or folder, and telling models apart."""
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from podseek.errors import PodseekError
-from podseek.models.registry import BUILTINS, folder_fingerprint, load_encoder
+from podseek.models.registry import (
+    BUILTINS,
+    RECORD,
+    folder_fingerprint,
+    is_use_port,
+    load_encoder,
+    resolve_model,
+    trained_models,
+)
 from podseek.models.use_multilingual import build_use_multilingual
 
 
@@ -38,3 +47,41 @@ def test_unknown_model_or_folder_is_one_error(tmp_path: Path) -> None:
         load_encoder("nope", tmp_path)
     with pytest.raises(PodseekError, match="not a sentence-transformers folder"):
         load_encoder(str(tmp_path), tmp_path)
+
+
+def test_a_name_resolves_to_a_builtin_a_trained_model_or_a_folder(tmp_path: Path) -> None:
+    assert resolve_model("minilm", tmp_path).builtin is BUILTINS["minilm"]
+    assert resolve_model("use-multilingual", tmp_path).use_port
+    trained = tmp_path / "models" / "tuned"
+    shutil.copytree(BUILTINS["minilm"].folder(tmp_path), trained)
+    (trained / RECORD).write_text("{}")
+    by_name = resolve_model("tuned", tmp_path)
+    assert (by_name.name, by_name.folder, by_name.use_port) == ("tuned", trained, False)
+    by_path = resolve_model(str(trained), tmp_path)
+    assert by_path.name == str(trained.resolve()) and by_path.builtin is None
+    assert trained_models(tmp_path) == ["tuned"]
+
+
+def test_every_stage_says_unknown_model_the_same_way(tmp_path: Path) -> None:
+    from podseek.evaluation.evaluate import resolve_models
+    from podseek.training.train import base_model
+
+    messages = []
+    for load in (
+        lambda: load_encoder("nope", tmp_path),
+        lambda: base_model("nope", tmp_path),
+        lambda: resolve_models(["nope"], tmp_path, "minilm"),
+    ):
+        with pytest.raises(PodseekError) as error:
+            load()
+        messages.append(str(error.value).removeprefix("--models: "))
+    assert len(set(messages)) == 1, messages
+    assert messages[0].startswith("unknown model 'nope': use one of use-multilingual")
+    assert "(none yet)" in messages[0]
+
+
+def test_the_use_port_is_told_by_its_modules(tmp_path: Path) -> None:
+    folder = tmp_path / "use"
+    build_use_multilingual().save(str(folder))
+    assert is_use_port(folder) and resolve_model(str(folder), tmp_path).use_port
+    assert not is_use_port(BUILTINS["minilm"].folder(tmp_path))

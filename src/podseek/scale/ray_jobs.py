@@ -97,16 +97,12 @@ class RayIndexing:
 
 
 def model_folder(model: str, home: Path) -> Path | None:
-    """The folder ``load_encoder`` reads ``model`` from, ``None`` for a built-in."""
-    from podseek.models.registry import BUILTINS, models_dir
+    """The folder ``model`` is read from; ``None`` for a built-in (every node has the
+    packages). An unknown name is the registry's one error, before any work."""
+    from podseek.models.registry import resolve_model
 
-    if model in BUILTINS:
-        return None
-    trained = models_dir(home) / model
-    if "/" not in model and (trained / "modules.json").is_file():
-        return trained
-    path = Path(model).expanduser()
-    return path.resolve() if path.is_dir() else None
+    folder = resolve_model(model, home).folder
+    return folder.resolve() if folder is not None else None
 
 
 def import_ray() -> Any:

@@ -52,7 +52,13 @@ from typing import Any, TextIO
 from podseek.beir import load_corpus, load_qrels, load_queries
 from podseek.errors import PodseekError
 from podseek.models.device import CPU, Device
-from podseek.models.registry import BUILTINS, RECORD, models_dir
+from podseek.models.registry import (
+    BUILTINS,
+    RECORD,
+    models_dir,
+    resolve_model,
+    trainable_model,
+)
 
 LOGS_PER_RUN = 20  # log the loss (and print a progress line) every 5% of the steps
 # Largest batch trained in one forward pass when --mini-batch is not given. MNRL gets better
@@ -160,35 +166,10 @@ def mining_corpus(pairs_dir: Path) -> list[str]:
 
 
 def base_model(base: str, home: Path) -> tuple[Any, str]:
-    """The trainable ``SentenceTransformer`` a base name stands for, and where it came from."""
-    from sentence_transformers import SentenceTransformer
-
-    if base == "use-multilingual":
-        from podseek.models.use_multilingual import build_use_multilingual
-
-        return build_use_multilingual(models_dir(home)), "use-multilingual (torch port)"
-    if base == "e5-small":
-        from podseek.models.e5_small import expand_e5_small
-
-        folder = expand_e5_small(models_dir(home) / "e5-small")
-    elif base == "minilm":
-        from podseek.models.minilm import minilm_folder
-
-        folder = minilm_folder()
-    else:
-        trained = models_dir(home) / base
-        folder = trained if "/" not in base and trained.is_dir() else Path(base).expanduser()
-        if not (folder / "modules.json").is_file():
-            raise PodseekError(
-                f"unknown base model {base!r}: use one of {', '.join(BUILTINS)}, a model "
-                f"trained into {models_dir(home)}, or a sentence-transformers folder"
-            )
-        if "UseMultilingual" in (folder / "modules.json").read_text(encoding="utf-8"):
-            from podseek.models.use_multilingual import load_use_multilingual
-
-            return load_use_multilingual(folder), str(folder)
-    model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
-    return model, str(folder)
+    """The trainable ``SentenceTransformer`` a base name stands for (a built-in, a model
+    trained into the workspace or a folder: :func:`~podseek.models.registry.resolve_model`),
+    and where it came from."""
+    return trainable_model(resolve_model(base, home), home)
 
 
 def effective_mini_batch(settings: TrainSettings) -> int | None:
