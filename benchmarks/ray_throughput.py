@@ -28,7 +28,7 @@ from podseek.models.registry import load_encoder
 from podseek.queries.generate import generate_queries
 from podseek.queries.generators import load_generator
 from podseek.queries.store import QueryStore
-from podseek.scale.ray_jobs import RayGenerator, RayIndexing, RayOptions
+from podseek.scale.ray_jobs import RayEncoding, RayGenerator, RayOptions
 
 
 def sample_catalog(data: Path, path: Path, episodes: int) -> CatalogStore:
@@ -76,8 +76,8 @@ def main() -> None:
         started = time.perf_counter() - tick
         cpus = int(ray.cluster_resources()["CPU"])
         local = RayOptions(address="local", device="cpu")
-        job = RayIndexing.for_model(local, args.model, home)
-        on_ray = build_index(catalog, encoder, home / "ray", 2000, progress=False, ray=job)
+        job = RayEncoding.for_model(local, args.model, home)
+        on_ray = build_index(catalog, encoder, home / "ray", 2000, progress=False, encoding=job)
         label = f"{args.model}, Ray local ({cpus} CPU actors)"
         rows.append(("encode", label, on_ray.encoded, on_ray.encode_seconds))
         mine, theirs = vectors(home / "one"), vectors(home / "ray")

@@ -31,8 +31,8 @@ CHUNK = 16  # 61 episodes: four chunks, so both actors work and the order matter
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'podseek[ray]'")
 
 from podseek.scale.ray_jobs import (  # noqa: E402  (needs ray, skipped above without it)
+    RayEncoding,
     RayGenerator,
-    RayIndexing,
     RayOptions,
     check_address,
 )
@@ -116,13 +116,15 @@ def test_index_on_ray_resumes_and_writes_the_rows_and_vectors_of_one_process(
         return store
 
     monkeypatch.setattr(episode_index, "open_table", stops_after_two_chunks)
-    ray_job = RayIndexing.for_model(LOCAL, "minilm", tmp_path)
+    ray_job = RayEncoding.for_model(LOCAL, "minilm", tmp_path)
     with pytest.raises(KeyboardInterrupt):
-        build_index(catalog, minilm, folder, 2000, chunk_size=CHUNK, progress=False, ray=ray_job)
+        build_index(
+            catalog, minilm, folder, 2000, chunk_size=CHUNK, progress=False, encoding=ray_job
+        )
     monkeypatch.setattr(episode_index, "open_table", opened)
 
     again = build_index(
-        catalog, minilm, folder, 2000, chunk_size=CHUNK, progress=False, ray=ray_job
+        catalog, minilm, folder, 2000, chunk_size=CHUNK, progress=False, encoding=ray_job
     )
     assert (again.encoded, again.unchanged, again.rows) == (61 - 2 * CHUNK, 2 * CHUNK, 61)
     assert again.device.startswith("ray: 2 1-CPU actors on 1 node, cpu")

@@ -80,11 +80,11 @@ def index_command(
             )
         ray = None
         if ray_address is not None:
-            from podseek.scale.ray_jobs import RayIndexing, RayOptions, preflight
+            from podseek.scale.ray_jobs import RayEncoding, RayOptions, preflight
 
             options = RayOptions.from_settings(ray_address, settings)
             preflight(options.address)  # a bad address stops here, before any work
-            ray = RayIndexing.for_model(options, name, settings.home)
+            ray = RayEncoding.for_model(options, name, settings.home)
         # with --ray this process only names the model (and exports the query model)
         device = CPU if ray else settings_device(settings)
         encoder = load_encoder(name, settings.home, settings.query_engine, device)
@@ -96,7 +96,7 @@ def index_command(
             AnnSettings.from_settings(settings),
             batch_size=batch_size,
             backend=BackendOptions.from_settings(settings),
-            ray=ray,
+            encoding=ray,
         )
         if hasattr(encoder, "prepare_queries"):
             encoder.prepare_queries()  # the first search must not wait for an export

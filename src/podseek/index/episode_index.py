@@ -20,13 +20,13 @@ import fcntl
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel
@@ -45,9 +45,6 @@ from podseek.index.base import IndexRow, chunks
 from podseek.index.lancedb_backend import AnnSettings, LanceDBBackend
 from podseek.index.milvus_backend import MilvusBackend, redact
 from podseek.models.base import Encoder
-
-if TYPE_CHECKING:
-    from podseek.scale.ray_jobs import RayIndexing, RayRun
 
 MANIFEST = "manifest.json"
 WRITE_LOCK = ".write.lock"
@@ -238,6 +235,55 @@ def encoder_device(encoder: Encoder) -> str:
     return device.describe() if hasattr(device, "describe") else "cpu"
 
 
+# (ids, episodes, texts, vectors, seconds spent encoding) per chunk
+Encoded = Iterator[tuple[list[str], dict[str, Episode], list[str], np.ndarray, float]]
+
+
+class ChunkEncoding(Protocol):
+    """How :func:`build_index` encodes the chunks of episode ids it has to (re)encode.
+
+    Called once per build with the chunks, in the order their results are committed; yields
+    per chunk, in that order, what :data:`Encoded` says. The index never imports an
+    encoding: the caller passes one in (the command line passes Ray's for ``--ray``).
+    """
+
+    def __call__(
+        self,
+        catalog: CatalogStore,
+        parts: Sequence[list[str]],
+        text_max_chars: int,
+        batch_size: int,
+    ) -> Encoded: ...
+
+    def describe(self) -> str:
+        """What encoded, for the report: ``cuda:0 (NVIDIA H200, bf16)``."""
+        ...
+
+
+class LocalEncoding:
+    """Each chunk encoded in this process, by ``encoder``."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+
+    def __call__(
+        self,
+        catalog: CatalogStore,
+        parts: Sequence[list[str]],
+        text_max_chars: int,
+        batch_size: int,
+    ) -> Encoded:
+        for ids in parts:
+            episodes = catalog.get_many(ids)
+            texts = [episode_text(episodes[i], text_max_chars) for i in ids]
+            tick = time.perf_counter()
+            vectors = self.encoder.encode_episodes(texts, batch_size=batch_size)
+            yield ids, episodes, texts, vectors, time.perf_counter() - tick
+
+    def describe(self) -> str:
+        return encoder_device(self.encoder)
+
+
 def build_index(
     catalog: CatalogStore,
     encoder: Encoder,
@@ -248,7 +294,7 @@ def build_index(
     batch_size: int = 32,
     progress: bool | None = None,
     backend: BackendOptions | None = None,
-    ray: "RayIndexing | None" = None,
+    encoding: ChunkEncoding | None = None,
 ) -> IndexReport:
     """Bring the index in ``folder`` in step with ``catalog``, encoding with ``encoder``.
 
@@ -264,9 +310,10 @@ def build_index(
         backend: where the index lives; unset (the default), an existing index stays in
             its backend and a new one goes to LanceDB. Another backend than the manifest's
             is a rebuild there.
-        ray: encode on a Ray cluster's actors instead of with ``encoder`` (which then only
-            names the model): the same chunks, committed in the same order
-            (:mod:`podseek.scale.ray_jobs`).
+        encoding: how the chunks are encoded; unset, by ``encoder`` in this process
+            (:class:`LocalEncoding`). Another strategy, such as a Ray cluster's actors
+            (:class:`podseek.scale.ray_jobs.RayEncoding`), gets the same chunks and its
+            results are committed in the same order; ``encoder`` then only names the model.
     """
     started = time.perf_counter()
     folder = Path(folder)
@@ -303,14 +350,8 @@ def build_index(
             leave=False,
         )
         parts = list(chunks(to_encode, chunk_size))
-        ray_run = None
-        if ray is None:
-            encoded = _encode_here(catalog, encoder, parts, text_max_chars, batch_size)
-        else:
-            from podseek.scale.ray_jobs import RayRun
-
-            ray_run = RayRun()
-            encoded = _encode_on_ray(catalog, parts, text_max_chars, batch_size, ray, ray_run)
+        encoding = encoding or LocalEncoding(encoder)
+        encoded = encoding(catalog, parts, text_max_chars, batch_size)
         with bar:
             for ids, episodes, texts, vectors, seconds in encoded:
                 encode_seconds += seconds
@@ -356,62 +397,10 @@ def build_index(
             seconds=time.perf_counter() - started,
             size_bytes=store.size_bytes(),
             backend=options.describe(),
-            device=ray_run.describe() if ray_run else encoder_device(encoder),
+            device=encoding.describe(),
         )
     finally:
         store.close()
-
-
-# (ids, episodes, texts, vectors, seconds spent encoding) per chunk
-Encoded = Iterator[tuple[list[str], dict[str, Episode], list[str], np.ndarray, float]]
-
-
-def _encode_here(
-    catalog: CatalogStore,
-    encoder: Encoder,
-    parts: list[list[str]],
-    text_max_chars: int,
-    batch_size: int,
-) -> Encoded:
-    """Each chunk encoded in this process."""
-    for ids in parts:
-        episodes = catalog.get_many(ids)
-        texts = [episode_text(episodes[i], text_max_chars) for i in ids]
-        tick = time.perf_counter()
-        vectors = encoder.encode_episodes(texts, batch_size=batch_size)
-        yield ids, episodes, texts, vectors, time.perf_counter() - tick
-
-
-def _encode_on_ray(
-    catalog: CatalogStore,
-    parts: list[list[str]],
-    text_max_chars: int,
-    batch_size: int,
-    ray: "RayIndexing",
-    run: "RayRun",
-) -> Encoded:
-    """Each chunk encoded by a Ray cluster's actors; the driver reads a chunk's episodes again
-    when its vectors come back rather than holding the catalog. The seconds are the wait for
-    each chunk (actors' start and model loads included)."""
-    from podseek.scale.ray_jobs import encode_on_ray
-
-    def texts_of(ids: list[str]) -> list[str]:
-        episodes = catalog.get_many(ids)
-        return [episode_text(episodes[i], text_max_chars) for i in ids]
-
-    results = encode_on_ray(
-        parts, texts_of, ray.model, ray.folder, ray.home, batch_size, ray.options, run
-    )
-    while True:
-        tick = time.perf_counter()
-        done = next(results, None)
-        if done is None:
-            return
-        waited = time.perf_counter() - tick
-        ids = parts[done[0]]
-        episodes = catalog.get_many(ids)
-        texts = [episode_text(episodes[i], text_max_chars) for i in ids]
-        yield ids, episodes, texts, done[1], waited
 
 
 class EpisodeIndex:

@@ -34,6 +34,7 @@ import logging
 import socket
 import tarfile
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +43,10 @@ from typing import Any
 
 import numpy as np
 
+from podseek.catalog.episode import episode_text
+from podseek.catalog.store import CatalogStore
 from podseek.errors import PodseekError
+from podseek.index.episode_index import Encoded
 
 RAY_EXTRA = "pip install 'podseek[ray]'"
 CONNECT_TIMEOUT_S = 5.0  # a head node that does not answer a TCP connect within this is down
@@ -73,27 +77,6 @@ class RayOptions:
     @classmethod
     def from_settings(cls, address: str, settings: Any) -> "RayOptions":
         return cls(check_address(address), settings.device, settings.half_precision)
-
-
-@dataclass(frozen=True)
-class RayIndexing:
-    """What ``build_index`` needs to encode on Ray: the cluster, and the model by name.
-
-    Args:
-        options: the cluster and its actors.
-        model: what ``load_encoder`` takes (a built-in, a trained model's name, a folder).
-        home: the workspace.
-        folder: the model's folder where it is not a built-in (:func:`model_folder`).
-    """
-
-    options: RayOptions
-    model: str
-    home: Path
-    folder: Path | None = None
-
-    @classmethod
-    def for_model(cls, options: RayOptions, model: str, home: Path) -> "RayIndexing":
-        return cls(options, model, home, model_folder(model, home))
 
 
 def model_folder(model: str, home: Path) -> Path | None:
@@ -531,6 +514,63 @@ def encode_on_ray(
         }
         for k, data in _run(rows, EncodeActor, arguments, pool, run, "vectors"):
             yield k, np.frombuffer(data, dtype=np.float32).reshape(len(parts[k]), -1)
+
+
+@dataclass
+class RayEncoding:
+    """:func:`~podseek.index.episode_index.build_index`'s chunks encoded by a Ray cluster's
+    actors (a :class:`~podseek.index.episode_index.ChunkEncoding`): the cluster, and the
+    model by name.
+
+    The driver reads a chunk's episodes again when its vectors come back rather than holding
+    the catalog. The seconds are the wait for each chunk (actors' start and model loads
+    included).
+
+    Args:
+        options: the cluster and its actors.
+        model: what ``load_encoder`` takes (a built-in, a trained model's name, a folder).
+        home: the workspace.
+        folder: the model's folder where it is not a built-in (:func:`model_folder`).
+    """
+
+    options: RayOptions
+    model: str
+    home: Path
+    folder: Path | None = None
+    run: RayRun = field(default_factory=RayRun)  # the last build's pool and actors
+
+    @classmethod
+    def for_model(cls, options: RayOptions, model: str, home: Path) -> "RayEncoding":
+        return cls(options, model, home, model_folder(model, home))
+
+    def __call__(
+        self,
+        catalog: CatalogStore,
+        parts: Sequence[list[str]],
+        text_max_chars: int,
+        batch_size: int,
+    ) -> Encoded:
+        def texts_of(ids: Sequence[str]) -> list[str]:
+            episodes = catalog.get_many(list(ids))
+            return [episode_text(episodes[i], text_max_chars) for i in ids]
+
+        self.run = RayRun()
+        results = encode_on_ray(
+            parts, texts_of, self.model, self.folder, self.home, batch_size, self.options, self.run
+        )
+        while True:
+            tick = time.perf_counter()
+            done = next(results, None)
+            if done is None:
+                return
+            waited = time.perf_counter() - tick
+            ids = parts[done[0]]
+            episodes = catalog.get_many(ids)
+            texts = [episode_text(episodes[i], text_max_chars) for i in ids]
+            yield ids, episodes, texts, done[1], waited
+
+    def describe(self) -> str:
+        return self.run.describe()
 
 
 class RayGenerator:
