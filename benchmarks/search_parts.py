@@ -47,7 +47,7 @@ def main() -> None:
     searcher = Searcher(index, encoder, settings.hybrid_depth, settings.hybrid_fusion)
     backend = index.backend
     queries = topics(args.data / "trec-podcasts-topics")
-    vectors = searcher.queries.encode(queries)
+    vectors = searcher.query_vectors.encode(queries)
     depth = settings.hybrid_depth
 
     ids, matrix = backend.all_vectors()

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from podseek.catalog.episode import Episode
 from podseek.catalog.store import CatalogStore
-from podseek.cli.search import _date
+from podseek.cli.search import filter_date
 from podseek.config import Settings
 from podseek.errors import PodseekError
 from podseek.index.base import IndexRow, SearchFilters
@@ -220,7 +220,7 @@ def test_the_where_clause_pads_the_year() -> None:
 @pytest.mark.parametrize("value", ["²", "0001-01-01", "9999-12-31T23:59:59-01:00"])
 def test_the_cli_date_filter_is_one_line(value: str) -> None:
     with pytest.raises(PodseekError, match=r"^--after: "):
-        _date(value, "--after")
+        filter_date(value, "--after")
 
 
 def test_an_index_row_dated_past_year_9999_reads_as_undated(tmp_path: Path) -> None:

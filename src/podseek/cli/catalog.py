@@ -15,10 +15,10 @@ from podseek.cli.common import (
     JsonOption,
     ReplaceOption,
     SourceOption,
-    _print_json,
-    _store,
     catalog_app,
+    catalog_store,
     ingest_app,
+    print_json,
     user_errors,
 )
 from podseek.config import get_settings
@@ -37,7 +37,7 @@ def _report(
     ``refused`` counts the feeds of a list that were not read (a local path in a remote OPML,
     a ``file://`` URL), by reason."""
     if as_json:
-        _print_json(
+        print_json(
             {
                 "ingests": [s.to_dict() for s in summaries],
                 "failed": [{"location": loc, "error": err} for loc, err in failures],
@@ -77,7 +77,7 @@ def _run_ingest(
     settings = get_settings()
     summaries: list[IngestSummary] = []
     failures: list[tuple[str, str]] = []
-    with _store(settings) as store:
+    with catalog_store(settings) as store:
         for make_source, location in zip(sources, locations, strict=True):
             try:
                 source = make_source()
@@ -198,7 +198,7 @@ def ingest_mappings(as_json: JsonOption = False) -> None:
 
     names = shipped_mappings()
     if as_json:
-        _print_json({"mappings": names})
+        print_json({"mappings": names})
     else:
         typer.echo("\n".join(names))
 
@@ -210,10 +210,10 @@ def ingest_mappings(as_json: JsonOption = False) -> None:
 @user_errors
 def catalog_stats(as_json: JsonOption = False) -> None:
     """Counts by kind, source, language, year and show; skipped rows by reason."""
-    with _store() as store:
+    with catalog_store() as store:
         stats = store.stats()
     if as_json:
-        _print_json(stats)
+        print_json(stats)
         return
     typer.echo(f"catalog: {stats['catalog']}")
     typer.echo(
@@ -241,13 +241,13 @@ def catalog_show(
 ) -> None:
     """One record, with the text that represents it to the encoder."""
     settings = get_settings()
-    with _store(settings) as store:
+    with catalog_store(settings) as store:
         episode = store.get(episode_id)
     if episode is None:
         raise PodseekError(f"no record {episode_id!r} in the catalog at {settings.catalog_path}")
     text = episode_text(episode, settings.text_max_chars)
     if as_json:
-        _print_json({**episode.model_dump(mode="json"), "text": text})
+        print_json({**episode.model_dump(mode="json"), "text": text})
         return
     for name in Episode.model_fields:
         value = getattr(episode, name)

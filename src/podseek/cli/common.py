@@ -15,6 +15,7 @@ import typer
 from pydantic import ValidationError
 
 from podseek.catalog.store import CatalogStore
+from podseek.cli import quiet
 from podseek.config import Settings, get_settings
 from podseek.errors import PodseekError
 
@@ -90,18 +91,31 @@ def main_options(
         Path | None,
         typer.Option("--home", help="Workspace folder (default: $PODSEEK_HOME or ./podseek-data)."),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            help="Also show the libraries' own progress bars, log lines and warnings "
+            "(transformers, sentence-transformers, Hugging Face hub and datasets).",
+        ),
+    ] = False,
 ) -> None:
     """Natural-language search for podcast episodes."""
+    quiet.apply(verbose)
     if home is not None:
         get_settings.cache_clear()
         get_settings().home = home.expanduser()
 
 
-def _store(settings: Settings | None = None) -> CatalogStore:
+def catalog_store(settings: Settings | None = None) -> CatalogStore:
+    """The workspace's catalog (not opened yet: use it in a ``with``), from ``settings`` or
+    the current ones, so every command finds it where ``--home`` put it."""
     return CatalogStore((settings or get_settings()).catalog_path)
 
 
-def _print_json(data: Any) -> None:
+def print_json(data: Any) -> None:
+    """Print ``data`` as the ``--json`` output: indented, non-ASCII text as it is (catalogs
+    are multilingual), dates and paths as strings."""
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
@@ -126,7 +140,7 @@ def show_settings(as_json: JsonOption = False) -> None:
     except PodseekError as error:
         device = f"unavailable ({error})"
     if as_json:
-        _print_json({"settings": rows, "device": device})
+        print_json({"settings": rows, "device": device})
         return
     for row in rows:
         typer.echo(f"{row['env']}={row['value']}\n    {row['help']}")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from podseek.cli.common import JsonOption, _print_json, app, user_errors
+from podseek.cli.common import JsonOption, app, print_json, user_errors
 from podseek.config import get_settings
 from podseek.errors import PodseekError
 
@@ -93,7 +93,7 @@ def evaluate_command(
     )
     folder = write_report(report, settings.reports_dir, name)
     if as_json:
-        _print_json(json.loads((folder / "report.json").read_text()))
+        print_json(json.loads((folder / "report.json").read_text()))
         return
     text = (folder / "report.md").read_text(encoding="utf-8")
     results = text[

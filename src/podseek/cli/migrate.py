@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from podseek.cli.common import JsonOption, _print_json, app, user_errors
+from podseek.cli.common import JsonOption, app, print_json, user_errors
 from podseek.config import get_settings
 
 
@@ -48,7 +48,7 @@ def migrate_command(
         )
         raise typer.Exit(130) from None
     if as_json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
         return
     typer.echo(
         f"index moved from {report.source} to {report.target}: {report.rows:,} episodes "

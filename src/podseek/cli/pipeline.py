@@ -23,7 +23,12 @@ def pipeline_command(
         typer.Option(min=1, help="Episodes that get synthetic queries (all are indexed)."),
     ] = None,
     quick: Annotated[
-        bool, typer.Option("--quick", help="Settings that finish in about 15 minutes.")
+        bool,
+        typer.Option(
+            "--quick",
+            help="Small settings for a first run: queries for a sample of episodes, no "
+            "round-trip filter (how long it takes: docs/results.md).",
+        ),
     ] = False,
     generator: Annotated[
         str, typer.Option(help="Query generator: gemma-270m, seq2seq:PATH or title.")

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from podseek.cli.common import JsonOption, RayOption, _print_json, _store, app, user_errors
+from podseek.cli.common import JsonOption, RayOption, app, catalog_store, print_json, user_errors
 from podseek.config import Settings, get_settings
 from podseek.errors import PodseekError
 
@@ -95,8 +95,8 @@ def generate_command(
     options: dict[str, Any] = {}
     device = settings_device(settings)
     if generator == "gemma-270m":
-        # --batch is the checkpoint; the engine keeps its own forward batch (8 on the CPU,
-        # measured faster than 16 with transformers: the longest sample holds up the others)
+        # --batch is the checkpoint; the engine keeps its own forward batch (small on the CPU:
+        # in a batch the longest sample holds up the others; docs/results.md)
         options = {"models_dir": settings.home / "models", "device": device}
         if engine:
             options["engine"] = engine
@@ -104,7 +104,7 @@ def generate_command(
         raise PodseekError("--engine applies to the gemma-270m generator only")
     if generator.startswith("seq2seq:"):
         options["device"] = device
-    with _store(settings) as catalog, _query_store(settings) as store:
+    with catalog_store(settings) as catalog, _query_store(settings) as store:
         if catalog.count() == 0:
             raise PodseekError(
                 f"the catalog at {settings.catalog_path} is empty; run `podseek ingest` first"
@@ -140,7 +140,7 @@ def generate_command(
         pairs = store.pair_counts().get(SYNTHETIC, 0)
     summary = {"generation": run.to_dict(), "filters": report.to_dict(), "pairs": pairs}
     if as_json:
-        _print_json(summary)
+        print_json(summary)
     else:
         done = run.already_done + run.generated
         typer.echo(
@@ -173,7 +173,7 @@ def show_command(
     from podseek.queries.store import SYNTHETIC
 
     settings = get_settings()
-    with _store(settings) as catalog, _query_store(settings) as store:
+    with catalog_store(settings) as catalog, _query_store(settings) as store:
         generated = store.generated()
         if not generated:
             raise PodseekError("no queries yet; run `podseek queries generate` first")
@@ -193,7 +193,7 @@ def show_command(
         ]
         summary = {"run": store.get_meta("run"), "filters": store.get_meta("filter_report")}
     if as_json:
-        _print_json({**summary, "episodes": rows})
+        print_json({**summary, "episodes": rows})
         return
     for row in rows:
         typer.echo(f"{row['episode_title'] or row['show_title']}  [{row['language'] or '?'}]")
@@ -217,11 +217,11 @@ def import_logs_command(
     from podseek.queries.logs import import_search_logs
 
     settings = get_settings()
-    with _store(settings) as catalog, _query_store(settings) as store:
+    with catalog_store(settings) as catalog, _query_store(settings) as store:
         report = import_search_logs(path, catalog, store, window)
     data = report.to_dict()
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     typer.echo(
         f"{data['searches']:,} searches in {data['sessions']:,} sessions: "
@@ -250,12 +250,12 @@ def split_command(
 
     settings = get_settings()
     shares = SplitShares(eval_share, test_share)
-    with _store(settings) as catalog, _query_store(settings) as store:
+    with catalog_store(settings) as catalog, _query_store(settings) as store:
         manifest = split_pairs(
             catalog, store, settings.pairs_dir, shares, seed, settings.text_max_chars
         )
     if as_json:
-        _print_json(manifest)
+        print_json(manifest)
         return
     for name, counts in manifest["splits"].items():
         label = "eval" if name == "dev" else name

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from podseek.catalog.cleaning import parse_filter_date
-from podseek.cli.common import JsonOption, RayOption, _print_json, _store, app, user_errors
+from podseek.cli.common import JsonOption, RayOption, app, catalog_store, print_json, user_errors
 from podseek.config import get_settings
 from podseek.errors import PodseekError
 from podseek.index.backends import BackendOptions
@@ -42,7 +42,7 @@ def models_list(as_json: JsonOption = False) -> None:
         for m in BUILTINS.values()
     ]
     if as_json:
-        _print_json({"models": rows, "device": device})
+        print_json({"models": rows, "device": device})
         return
     typer.echo(f"index, train and evaluate run on {device} (PODSEEK_DEVICE={settings.device})")
     for row in rows:
@@ -73,7 +73,7 @@ def index_command(
 
     settings = get_settings()
     name = model or settings.model
-    with _store(settings) as catalog, write_lock(settings.index_dir):
+    with catalog_store(settings) as catalog, write_lock(settings.index_dir):
         if catalog.count() == 0:
             raise PodseekError(
                 f"the catalog at {settings.catalog_path} is empty; run `podseek ingest` first"
@@ -101,7 +101,7 @@ def index_command(
         if hasattr(encoder, "prepare_queries"):
             encoder.prepare_queries()  # the first search must not wait for an export
     if as_json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
         return
     action = "built" if report.rebuilt else "updated"
     size = f"{report.size_bytes / 1e6:,.1f} MB, " if report.size_bytes else ""
@@ -113,7 +113,9 @@ def index_command(
     )
 
 
-def _date(value: str | None, flag: str) -> datetime | None:
+def filter_date(value: str | None, flag: str) -> datetime | None:
+    """``--after`` / ``--before`` as a date, or one line naming the flag (a user's typo must
+    not become a traceback)."""
     if value is None:
         return None
     try:
@@ -170,8 +172,8 @@ def search_command(
         language=lang,
         show_id=show,
         category=category,
-        after=_date(after, "--after"),
-        before=_date(before, "--before"),
+        after=filter_date(after, "--after"),
+        before=filter_date(before, "--before"),
         min_duration=min_duration,
         max_duration=max_duration,
     )
@@ -209,7 +211,7 @@ def search_command(
         else:
             _print_results(results)
     if as_json:
-        _print_json({"results": answers})
+        print_json({"results": answers})
 
 
 def _stdin_queries(interactive: bool) -> Iterator[str]:

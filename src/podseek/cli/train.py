@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from podseek.cli.common import JsonOption, _print_json, app, user_errors
+from podseek.cli.common import JsonOption, app, print_json, user_errors
 from podseek.config import get_settings
 
 
@@ -96,7 +96,7 @@ def train_command(
     if distributed_rank() not in (None, 0):
         return  # rank 0 says it, once
     if as_json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
         return
     resumed = f", resumed from {report.resumed_from}" if report.resumed_from else ""
     loss = f", mean loss {report.train_loss:.3f}" if report.train_loss is not None else ""

@@ -3,9 +3,10 @@
 LanceDB keeps every write as a new table version, so a crash mid-write leaves the last good
 version readable. From ``ann_min_rows`` on, an IVF-HNSW-SQ index answers vector searches and
 ``refine_factor`` re-ranks its candidates with the full vectors for recall. Below that size,
-search is exact, in NumPy over an in-memory copy of the vectors and filter columns: at 16k
-episodes that takes 2 ms where LanceDB's flat scan takes 19 ms
-(``benchmarks/index_latency.py``). Keyword search is always LanceDB's BM25 index.
+search is exact, in NumPy over an in-memory copy of the vectors and filter columns: a matrix
+product over vectors already in memory beats LanceDB's flat scan of the table (measured in
+``benchmarks/index_latency.py``; figures in docs/results.md). Keyword search is always
+LanceDB's BM25 index.
 """
 
 from collections.abc import Iterable, Sequence
@@ -39,17 +40,20 @@ class AnnSettings:
 
     min_rows: int = 50_000  # below this, exact search
     # LanceDB recommends few IVF partitions for HNSW (each is one graph); its default,
-    # sqrt(rows), gave recall@10 0.65 at 100k with 20 probes. One graph per 250k rows keeps
-    # memory bounded and lets nprobes visit every partition up to 5M rows.
+    # sqrt(rows), makes so many small graphs that 20 probes miss much of the true top 10
+    # (docs/results.md). One graph per 250k rows keeps memory bounded and lets nprobes
+    # visit every partition up to 5M rows.
     rows_per_partition: int = 250_000
     nprobes: int = 20
     refine_factor: int = 10
-    # HNSW search breadth: recall@10 with real USE queries on 16k real episodes was 0.975 at
-    # ef 100 and 0.996 at ef 400, for 1 ms more (benchmarks/ann_tuning.py --real)
+    # HNSW search breadth: 400 finds nearly all of the exact top 10 with real queries on real
+    # episodes, where 100 misses some, for little more time (benchmarks/ann_tuning.py
+    # --real; figures in docs/results.md)
     ef: int = 400
-    # the refine step reads each candidate's full vector: for hybrid fusion's 100 candidates
-    # refine_factor 10 read 1,000 of them (14.6 ms a search at 100k, recall@10 0.989); at
-    # most 200 (factor 2 there) took 7.5 ms for 0.985, and leaves k <= 20 searches as they were
+    # the refine step reads each candidate's full vector from disk: for hybrid fusion's 100
+    # candidates, refine_factor 10 would read 1,000 of them; at most 200 (factor 2 there)
+    # takes much less time for about the same recall (docs/results.md), and leaves
+    # k <= 20 searches as they were
     max_refined: int = 200
     m: int = 20
     ef_construction: int = 300
@@ -232,9 +236,10 @@ class LanceDBBackend:
         self.table_name = table
         self._exact: ExactSearch | None = None
         self._uses_ann: bool | None = None
-        # id -> row id of the rows searches have found: fetching those by row id takes
-        # 2.3 ms for 10 rows at 100k, by ``id IN (...)`` 4.7 ms. Row ids hold for the table
-        # version this handle reads; this backend's own writes clear them.
+        # id -> row id of the rows searches have found: fetching by row id is a direct read,
+        # where ``id IN (...)`` is a filtered scan, which is slower (docs/results.md). Row
+        # ids hold for the table version this handle reads; this backend's own writes clear
+        # them.
         self._row_ids: dict[str, int] = {}
 
     def _written(self) -> None:

@@ -95,8 +95,8 @@ class Searcher:
         encoder: must be the index's model (checked).
         depth: how many candidates each list contributes to hybrid fusion.
         fusion: how hybrid mode fuses the lists (see :mod:`podseek.search.fusion`).
-        queries: a query-vector cache of ``encoder`` to share (a server keeps one per model
-            across index versions); a new one by default.
+        query_vectors: a query-vector cache of ``encoder`` to share (a server keeps one per
+            model across index versions); a new one by default.
     """
 
     def __init__(
@@ -105,12 +105,14 @@ class Searcher:
         encoder: Encoder,
         depth: int = 100,
         fusion: Fusion = Fusion.ADAPTIVE,
-        queries: QueryVectorCache | None = None,
+        query_vectors: QueryVectorCache | None = None,
     ) -> None:
         index.check_encoder(encoder)
         self.index = index
         self.backend = index.backend
-        self.queries = queries if queries is not None else QueryVectorCache(encoder)
+        self.query_vectors = (
+            query_vectors if query_vectors is not None else QueryVectorCache(encoder)
+        )
         self.depth = depth
         self.fusion = Fusion(fusion)
 
@@ -137,7 +139,7 @@ class Searcher:
         depth = max(k, self.depth) if mode is SearchMode.HYBRID else k
         dense = sparse = None
         if mode in (SearchMode.SEMANTIC, SearchMode.HYBRID):
-            dense = self.backend.vector_search(self.queries.encode(queries), depth, filters)
+            dense = self.backend.vector_search(self.query_vectors.encode(queries), depth, filters)
         if mode in (SearchMode.KEYWORD, SearchMode.HYBRID):
             sparse = self.backend.keyword_search(queries, depth, filters)
         if dense is None:

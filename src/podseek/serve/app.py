@@ -13,7 +13,10 @@ Routes (OpenAPI at ``/docs``):
   ``GET /readyz`` (the index is loaded), ``GET /metrics`` (Prometheus text).
 - ``GET /`` the search page (``static/index.html``: no build step, nothing from outside).
 
-Every error answer is JSON ``{"detail": "..."}``; a user's mistake is never a 500.
+Every error answer is JSON ``{"detail": "..."}`` in one line, its status by whose the
+error is (:mod:`podseek.errors`): a caller's mistake is a 4xx (422 for a bad parameter or
+body, 404, 409), the server's own failure a 5xx (503 while the index is not loaded or was
+removed, 500 otherwise, with no traceback in the body: the server's log has it).
 """
 
 import asyncio
@@ -41,7 +44,7 @@ from podseek.errors import PodseekError
 from podseek.index.base import SearchFilters
 from podseek.search.engine import SearchMode, SearchResults
 from podseek.serve.metrics import Metrics
-from podseek.serve.service import API_SOURCE, Loaded, SearchService, WriteConflict
+from podseek.serve.service import API_SOURCE, SearchService
 
 log = logging.getLogger("podseek.serve")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -64,13 +67,13 @@ class UpsertAnswer(BaseModel):
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` of a route's error answers (all ``{"detail": "..."}``)."""
     meaning = {
-        400: "The request cannot be carried out (the catalog is busy, say).",
         401: "No valid API key.",
         403: "Write routes are off (no API key is set).",
         404: "No such episode.",
         409: "The episode belongs to another source.",
         422: "A parameter or the body is not valid.",
-        503: "The index is not loaded.",
+        500: "The server failed (its log has the details).",
+        503: "The index is not loaded, or was removed; retry after `podseek index`.",
         504: "The search took too long.",
     }
     return {code: {"model": ErrorAnswer, "description": meaning[code]} for code in codes}
@@ -127,7 +130,8 @@ def _date(value: str | None, name: str) -> Any:
 
 class RequestMetrics:
     """Counts every request and times it, by route template and status (pure ASGI: Starlette's
-    ``BaseHTTPMiddleware`` costs a task and a stream per request, a third of a cached search)."""
+    ``BaseHTTPMiddleware`` costs a task and a stream per request, a large share of a cached
+    search's time; see docs/results.md)."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -186,20 +190,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(PodseekError)
     async def podseek_error(request: Request, error: PodseekError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=400)
+        """An error of a known kind: the status its kind says, its own line as the detail."""
+        if error.http_status >= 500:
+            log.error("%s %s: %s", request.method, request.url.path, error)
+        return JSONResponse({"detail": str(error)}, status_code=error.http_status)
 
-    def loaded_or_503() -> Loaded:
-        try:
-            return service.current()
-        except PodseekError as error:
-            raise HTTPException(503, f"not ready: {error}") from error
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        """A bug or a failure nobody foresaw: one line, and the traceback only in the log
+        (Starlette logs it when this answer has gone)."""
+        return JSONResponse(
+            {"detail": f"internal error ({type(error).__name__}); the server's log has the rest"},
+            status_code=500,
+        )
 
     @app.get(
         "/api/search",
         response_model=SearchResults,
         response_class=JSONResponse,
         tags=["search"],
-        responses=_errors(422, 503, 504),
+        responses=_errors(422, 500, 503, 504),
     )
     async def search(
         q: Annotated[
@@ -237,7 +247,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         if min_duration is not None and max_duration is not None and min_duration > max_duration:
             raise HTTPException(422, "min_duration: must not be more than max_duration")
-        loaded = loaded_or_503()
+        loaded = service.current()  # Unavailable (503) while no index is loaded
         key = (query, k, SearchMode(mode), filters)
         answer = loaded.answers.get(key)  # a repeated search: no thread, no serialising
         if answer is None:
@@ -255,14 +265,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/api/episodes/{episode_id:path}",
         tags=["episodes"],
         response_model=Episode,
-        responses=_errors(404, 422),
+        responses=_errors(404, 422, 500),
     )
     def get_episode(episode_id: str) -> dict[str, Any]:
         """One episode of the catalog."""
-        episode = service.episode(episode_id)
-        if episode is None:
-            raise HTTPException(404, f"no episode with id {episode_id[:200]!r}")
-        return episode.model_dump(mode="json")
+        return service.episode(episode_id).model_dump(mode="json")
 
     def require_key(
         authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
@@ -285,7 +292,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tags=["episodes"],
         dependencies=[Depends(require_key)],
         response_model=UpsertAnswer,
-        responses=_errors(400, 401, 403, 409, 422, 503),
+        responses=_errors(401, 403, 409, 422, 500, 503),
         openapi_extra=_episode_body(),
     )
     async def upsert_episodes(request: Request) -> dict[str, Any]:
@@ -317,11 +324,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ids = [e.id for e in episodes]
         if len(set(ids)) != len(ids):
             raise HTTPException(422, "body: the same id twice in one request")
-        loaded_or_503()
-        try:
-            counts = await run_in_threadpool(service.upsert, episodes)
-        except WriteConflict as error:
-            raise HTTPException(409, str(error)) from None
+        service.current()  # Unavailable (503) while no index is loaded
+        counts = await run_in_threadpool(service.upsert, episodes)
         return {**counts, "ids": ids}
 
     @app.delete(
@@ -329,13 +333,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tags=["episodes"],
         status_code=204,
         dependencies=[Depends(require_key)],
-        responses=_errors(400, 401, 403, 404, 422, 503),
+        responses=_errors(401, 403, 404, 422, 500, 503),
     )
     def delete_episode(episode_id: str) -> Response:
         """Remove an episode from the catalog and the index."""
-        loaded_or_503()
-        if not service.delete(episode_id):
-            raise HTTPException(404, f"no episode with id {episode_id[:200]!r}")
+        service.current()  # Unavailable (503) while no index is loaded
+        service.delete(episode_id)
         return Response(status_code=204)
 
     @app.get("/api/facets", tags=["search"])

@@ -35,7 +35,7 @@ from pathlib import Path
 from podseek.catalog.episode import Episode
 from podseek.catalog.store import CatalogStore
 from podseek.config import Settings
-from podseek.errors import PodseekError
+from podseek.errors import Conflict, NotFound, PodseekError, Unavailable
 from podseek.index.backends import BackendOptions
 from podseek.index.base import SearchFilters
 from podseek.index.episode_index import (
@@ -56,10 +56,6 @@ WARM_ON_SWAP = 256  # recent searches a new index version answers before it take
 WARM_SECONDS = 2.0  # ...within this time: a busy server must not stay on the old one long
 
 SearchKey = tuple[str, int, SearchMode, SearchFilters]  # what one answer depends on
-
-
-class WriteConflict(PodseekError):
-    """A write the API refuses because the record belongs to another source."""
 
 
 class AnswerCache:
@@ -99,7 +95,7 @@ class AnswerCache:
 
 
 @dataclass(frozen=True)
-class Loaded:
+class IndexVersion:
     """A searcher over one version of the index, with that version's answers."""
 
     searcher: Searcher
@@ -107,8 +103,21 @@ class Loaded:
     answers: AnswerCache = field(default_factory=lambda: AnswerCache(0))
 
     def compute(self, key: SearchKey) -> bytes:
-        """Run the search on this version and cache its answer."""
-        answer = self.searcher.search(*key).model_dump_json().encode()
+        """Run the search on this version and cache its answer. A search that fails because
+        the index folder was removed under the server is :class:`Unavailable` (a retry after
+        ``podseek index`` succeeds); any other failure is the server's own and propagates."""
+        try:
+            results = self.searcher.search(*key)
+        except PodseekError:
+            raise
+        except Exception as error:
+            folder = self.searcher.index.folder
+            if manifest_signature(folder) is None:
+                raise Unavailable(
+                    f"the index at {folder} was removed; run `podseek index` to rebuild it"
+                ) from error
+            raise
+        answer = results.model_dump_json().encode()
         self.answers.put(key, answer)
         return answer
 
@@ -127,7 +136,7 @@ class SearchService:
     def __init__(self, settings: Settings, check_every_s: float = 1.0) -> None:
         self.settings = settings
         self.check_every_s = check_every_s
-        self._loaded: Loaded | None = None
+        self._loaded: IndexVersion | None = None
         self._encoders: dict[str, Encoder] = {}
         self._query_vectors: dict[str, QueryVectorCache] = {}
         self._reloading = threading.Lock()
@@ -139,9 +148,11 @@ class SearchService:
 
     @property
     def ready(self) -> bool:
-        return self._loaded is not None
+        """A version is loaded and its index is still on disk (a removed index folder takes
+        the worker out of a load balancer's rotation)."""
+        return self._loaded is not None and manifest_signature(self.settings.index_dir) is not None
 
-    def load(self, warm: int = 0) -> Loaded:
+    def load(self, warm: int = 0) -> IndexVersion:
         """Open the index version the manifest names now (and its encoder, once per model);
         answer the previous version's ``warm`` most recent searches on it, then swap."""
         from podseek.index.lancedb_backend import AnnSettings
@@ -151,7 +162,7 @@ class SearchService:
         signature = manifest_signature(settings.index_dir)
         if signature is None:
             self.error = f"no index at {settings.index_dir}; run `podseek index` first"
-            raise PodseekError(self.error)
+            raise Unavailable(self.error)
         index = EpisodeIndex(
             settings.index_dir,
             AnnSettings.from_settings(settings),
@@ -174,10 +185,10 @@ class SearchService:
             self._encoders[key],
             settings.hybrid_depth,
             settings.hybrid_fusion,
-            queries=self._query_vectors[key],
+            query_vectors=self._query_vectors[key],
         )
         searcher.rank(["warm up"], k=1)  # first-call costs (exact-search vectors, sessions)
-        loaded = Loaded(searcher, signature, AnswerCache(settings.answer_cache_size))
+        loaded = IndexVersion(searcher, signature, AnswerCache(settings.answer_cache_size))
         previous = self._loaded
         deadline = time.monotonic() + WARM_SECONDS
         if previous is not None and warm:
@@ -193,7 +204,7 @@ class SearchService:
         """The current searcher; starts a background reload when the manifest changed."""
         return self.current().searcher
 
-    def current(self) -> Loaded:
+    def current(self) -> IndexVersion:
         """The current index version; starts a background reload when the manifest changed."""
         loaded = self._loaded
         now = time.monotonic()
@@ -203,7 +214,7 @@ class SearchService:
             if signature is not None and (loaded is None or signature != loaded.signature):
                 self._reload_in_background()  # a new version, or a first one since start-up
         if loaded is None:
-            raise PodseekError(self.error or "the index is not loaded yet")
+            raise Unavailable(self.error or "the index is not loaded yet")
         return loaded
 
     def cache_counts(self) -> dict[str, int]:
@@ -233,9 +244,13 @@ class SearchService:
 
         threading.Thread(target=run, name="index-reload", daemon=True).start()
 
-    def episode(self, episode_id: str) -> Episode | None:
+    def episode(self, episode_id: str) -> Episode:
+        """One episode of the catalog; :class:`NotFound` when no record has that id."""
         with CatalogStore(self.settings.catalog_path) as catalog:
-            return catalog.get(episode_id)
+            episode = catalog.get(episode_id)
+        if episode is None:
+            raise NotFound(f"no episode with id {episode_id[:200]!r}")
+        return episode
 
     def languages(self) -> dict[str, int]:
         with CatalogStore(self.settings.catalog_path) as catalog:
@@ -252,14 +267,14 @@ class SearchService:
 
         loaded = self._loaded
         if loaded is None:
-            raise PodseekError("the index is not loaded yet")
+            raise Unavailable("the index is not loaded yet")
         # the worker writes where the index is: the backend the manifest names now (under
         # the write lock), whatever the backend setting says (`podseek migrate` moves it)
         manifest = read_manifest(self.settings.index_dir) or loaded.searcher.index.manifest
         backend = manifest_options(manifest, BackendOptions.from_settings(self.settings))
         build_index(
             catalog,
-            loaded.searcher.queries.encoder,
+            loaded.searcher.query_vectors.encoder,
             self.settings.index_dir,
             self.settings.text_max_chars,
             AnnSettings.from_settings(self.settings),
@@ -283,13 +298,13 @@ class SearchService:
         Atomic: the catalog's transaction commits only after the index holds the new rows,
         and when anything fails the catalog rolls back and the index is brought back to it,
         so a write that answers an error has written nothing. A record filed under another
-        source (a feed's episode) is not the API's to replace: :class:`WriteConflict`.
+        source (a feed's episode) is not the API's to replace: :class:`Conflict`.
         """
         with self._write_lock(), CatalogStore(self.settings.catalog_path) as catalog:
             for episode in episodes:
                 owner = catalog.source_of(episode.id)
                 if owner is not None and owner != episode.source:
-                    raise WriteConflict(
+                    raise Conflict(
                         f"episode {episode.id[:200]!r} belongs to the source {owner[:200]!r}; "
                         f"the API may only replace records of {episode.source!r}"
                     )
@@ -301,9 +316,9 @@ class SearchService:
                     reindex()
         return counts
 
-    def delete(self, episode_id: str) -> bool:
-        """Remove an episode from the catalog and the index; ``False`` if it was not there.
-        Atomic like :meth:`upsert`."""
+    def delete(self, episode_id: str) -> None:
+        """Remove an episode from the catalog and the index; :class:`NotFound` if it was not
+        there. Atomic like :meth:`upsert`."""
         with (
             self._write_lock(),
             CatalogStore(self.settings.catalog_path) as catalog,
@@ -311,9 +326,8 @@ class SearchService:
             catalog.write("delete") as batch,
         ):
             if not batch.delete([episode_id]):
-                return False
+                raise NotFound(f"no episode with id {episode_id[:200]!r}")
             reindex()
-        return True
 
     @contextmanager
     def _in_step(self, catalog: CatalogStore) -> Iterator[Callable[[], None]]:
