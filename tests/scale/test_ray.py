@@ -236,7 +236,7 @@ def test_without_ray_installed_the_error_names_the_extra(
     result = runner.invoke(app, ["index", "--ray", "local"])
     assert result.exit_code == 1
     assert result.output.strip() == (
-        "error: --ray needs Ray, which is not installed: pip install 'podseek[ray]'"
+        "error: --ray needs the \"ray\" extra (ray is not installed): pip install 'podseek[ray]'"
     )
 
 

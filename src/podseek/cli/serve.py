@@ -20,6 +20,9 @@ def serve_command(
     ] = 1,
 ) -> None:
     """Serve search over HTTP: the API (docs at /docs) and the search page at /."""
+    from podseek.extras import require
+
+    require("serve", "fastapi", "uvicorn", "prometheus_client", what="podseek serve")
     import uvicorn
 
     settings = get_settings()

@@ -45,6 +45,7 @@ from podseek.evaluation.metrics import (
     recall_curve,
     score_runs,
 )
+from podseek.extras import require
 from podseek.index.backends import BackendOptions
 from podseek.index.episode_index import EpisodeIndex, build_index, model_info, read_manifest
 from podseek.models.base import Encoder
@@ -404,6 +405,8 @@ def evaluate_models(
 ) -> dict[str, Any]:
     """Run the whole evaluation; returns the report's data (see :mod:`~.report`)."""
     from importlib import metadata
+
+    require("evaluate", "ranx", "sklearn", "matplotlib", "plotly", what="podseek evaluate")
 
     started = time.perf_counter()
     has_pairs = (Path(run.pairs_dir) / "qrels" / "test.tsv").is_file()

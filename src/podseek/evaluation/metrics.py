@@ -7,12 +7,14 @@ Two ways of asking "does the query find its episode", as in the reference and at
 - **in-batch re-ranking**: the query only has to rank its own episode above the other
   episodes of its batch of 64 (the training loss's view); MRR@5 (the walkthrough's metric,
   0.68 before and 0.888 after fine-tuning) and recall@1 (Spotify's).
+
+ranx is imported where a score is computed: it comes with the ``evaluate`` extra, and it
+compiles its metrics with numba when first imported.
 """
 
 from collections.abc import Sequence
 
 import numpy as np
-from ranx import Qrels, Run, evaluate
 
 RETRIEVAL_METRICS = ("recall@10", "recall@30", "mrr@10", "mrr@30", "ndcg@10")
 IN_BATCH_METRICS = ("mrr@5", "recall@1")
@@ -27,6 +29,8 @@ def score_runs(
     metrics: Sequence[str] = RETRIEVAL_METRICS,
 ) -> dict[str, float]:
     """Mean of each metric over the judged queries; a query with an empty list scores 0."""
+    from ranx import Qrels, Run, evaluate
+
     judged = {q: r for q, r in qrels.items() if q in run}
     if not judged:
         return {metric: 0.0 for metric in metrics}

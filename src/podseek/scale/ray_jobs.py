@@ -46,9 +46,9 @@ import numpy as np
 from podseek.catalog.episode import episode_text
 from podseek.catalog.store import CatalogStore
 from podseek.errors import PodseekError
+from podseek.extras import installed, require
 from podseek.index.episode_index import Encoded
 
-RAY_EXTRA = "pip install 'podseek[ray]'"
 CONNECT_TIMEOUT_S = 5.0  # a head node that does not answer a TCP connect within this is down
 LOCAL = "local"
 AUTO = "auto"
@@ -89,12 +89,10 @@ def model_folder(model: str, home: Path) -> Path | None:
 
 
 def import_ray() -> Any:
-    """The ``ray`` module, or a one-line error that says how to install it."""
-    try:
-        import ray
-        import ray.data  # the data extra: pandas, pyarrow
-    except ImportError as error:
-        raise PodseekError(f"--ray needs Ray, which is not installed: {RAY_EXTRA}") from error
+    """The ``ray`` module, or the one-line error that names the extra to install."""
+    require("ray", "ray", "ray.data", what="--ray")  # ray.data: the data extra's pandas
+    import ray
+
     return ray
 
 
@@ -304,7 +302,7 @@ def _actor_device(pool_device: str, half_precision: bool, cpus: int) -> Any:
     from podseek.models.device import resolve_device
 
     device = resolve_device(pool_device, half_precision)  # Ray shows a GPU actor its one GPU
-    if not device.is_cuda:
+    if not device.is_cuda and installed("torch"):  # the numpy engines need no torch
         import torch
 
         torch.set_num_threads(cpus)

@@ -51,6 +51,7 @@ from typing import Any, TextIO
 
 from podseek.beir import load_corpus, load_qrels, load_queries
 from podseek.errors import PodseekError
+from podseek.extras import require
 from podseek.models.device import CPU, Device
 from podseek.models.registry import (
     BUILTINS,
@@ -60,11 +61,13 @@ from podseek.models.registry import (
     trainable_model,
 )
 
+# What training imports, from the "train" extra
+TRAIN_MODULES = ("torch", "sentence_transformers", "transformers", "datasets", "accelerate")
 LOGS_PER_RUN = 20  # log the loss (and print a progress line) every 5% of the steps
 # Largest batch trained in one forward pass when --mini-batch is not given. MNRL gets better
 # with more in-batch negatives, but activations grow with the batch: e5-small at batch 1024
-# took 55 GB of GPU memory in one pass. Above this, GradCache computes the same loss in
-# mini-batches of this size.
+# in one pass took most of a large GPU's memory (docs/results.md). Above this, GradCache
+# computes the same loss in mini-batches of this size.
 MAX_PLAIN_BATCH = 256
 MAX_BATCH = 1024
 # FutureWarnings that accelerate and sentence-transformers' gathering raise under DDP (torch
@@ -88,9 +91,10 @@ class TrainSettings:
     save_steps: int = 200
     max_pairs: int | None = None  # cap on training pairs (a quick run)
     # Tokens per text while training. Memory grows with batch x length^2 in attention: e5-small
-    # at batch 64 x 512 tokens went past 24 GB and was killed; 256 tokens is a quarter of the
-    # attention and the reference model's own limit was 128. The saved model keeps the base's
-    # limit, so the index encodes episodes exactly as before. None: the base's limit.
+    # at batch 64 x 512 tokens ran out of this machine's memory (docs/results.md); 256 tokens
+    # is a quarter of the attention and the reference model's own limit was 128. The saved
+    # model keeps the base's limit, so the index encodes episodes exactly as before. None:
+    # the base's limit.
     max_seq_length: int | None = 256
     # Texts per forward pass: below batch_size, the loss is CachedMultipleNegativesRankingLoss
     # (GradCache: the same loss and gradients as MNRL over the whole batch, in memory for
@@ -361,6 +365,7 @@ def train_model(
     on ``device`` (under DDP, this process's share of it: see ``rank_device``).
 
     ``callbacks`` are transformers ``TrainerCallback`` objects (progress, tests)."""
+    require("train", *TRAIN_MODULES, what="podseek train")
     import torch
     from datasets import Dataset
     from sentence_transformers import (
