@@ -5,7 +5,7 @@ DATA ?= ../shared/data
 BIN = $(VENV)/bin
 
 .PHONY: demo test test-slow chromium bench-ingest bench-encode bench-latency bench-query-engines bench-quality \
-	bench-generate bench-serve bench-backends bench-scale clean
+	bench-generate bench-serve bench-backends bench-scale docs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,3 +63,7 @@ bench-scale: $(BIN)/.installed
 
 clean:
 	rm -rf $(VENV) podseek-data .pytest_cache .ruff_cache
+
+# docs/settings.md is generated from the Settings model (tests/test_docs.py checks it is current).
+docs: $(BIN)/.installed
+	$(BIN)/python -m podseek.settings_doc > docs/settings.md
