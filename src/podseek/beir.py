@@ -17,7 +17,7 @@ It is the format the stages hand each other (``pairs split`` writes it, ``train`
 import csv
 import json
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,39 +43,34 @@ class QuerySet:
         )
 
 
-def load_queries(path: Path) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+def _jsonl_rows(path: Path, kind: str, file: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(_id, text, row)`` of each non-blank line of a BEIR JSON Lines file; a missing file
+    or a line that is not a BEIR ``kind`` is one error naming the file (and the line)."""
     if not path.is_file():
-        raise PodseekError(f"{path}: no such file (a BEIR folder has queries.jsonl)")
-    queries, metadata = {}, {}
+        raise PodseekError(f"{path}: no such file (a BEIR folder has {file})")
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-                queries[str(row["_id"])] = str(row["text"])
+                yield str(row["_id"]), str(row["text"]), row
             except (json.JSONDecodeError, KeyError, TypeError) as error:
-                raise PodseekError(f"{path}:{number}: not a BEIR query ({error})") from error
-            metadata[str(row["_id"])] = row.get("metadata") or {}
+                raise PodseekError(f"{path}:{number}: not a BEIR {kind} ({error})") from error
+
+
+def load_queries(path: Path) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    queries, metadata = {}, {}
+    for qid, text, row in _jsonl_rows(path, "query", "queries.jsonl"):
+        queries[qid] = text
+        metadata[qid] = row.get("metadata") or {}
     return queries, metadata
 
 
 def load_corpus(path: Path) -> dict[str, str]:
     """``{_id: text}`` of a BEIR ``corpus.jsonl`` (podseek's: the encoder text of every
     catalog episode)."""
-    if not path.is_file():
-        raise PodseekError(f"{path}: no such file (a BEIR folder has corpus.jsonl)")
-    corpus: dict[str, str] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                corpus[str(row["_id"])] = str(row["text"])
-            except (json.JSONDecodeError, KeyError, TypeError) as error:
-                raise PodseekError(f"{path}:{number}: not a BEIR document ({error})") from error
-    return corpus
+    return {doc_id: text for doc_id, text, _ in _jsonl_rows(path, "document", "corpus.jsonl")}
 
 
 def load_qrels(path: Path) -> dict[str, dict[str, int]]:

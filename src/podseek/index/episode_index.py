@@ -260,6 +260,15 @@ class ChunkEncoding(Protocol):
         ...
 
 
+def chunk_texts(
+    catalog: CatalogStore, ids: Sequence[str], text_max_chars: int
+) -> tuple[dict[str, Episode], list[str]]:
+    """A chunk's episodes, read from the catalog, and the encoder text of each, in ``ids``'
+    order: what every :class:`ChunkEncoding` reads and yields for a chunk."""
+    episodes = catalog.get_many(list(ids))
+    return episodes, [episode_text(episodes[i], text_max_chars) for i in ids]
+
+
 class LocalEncoding:
     """Each chunk encoded in this process, by ``encoder``."""
 
@@ -274,8 +283,7 @@ class LocalEncoding:
         batch_size: int,
     ) -> Encoded:
         for ids in parts:
-            episodes = catalog.get_many(ids)
-            texts = [episode_text(episodes[i], text_max_chars) for i in ids]
+            episodes, texts = chunk_texts(catalog, ids, text_max_chars)
             tick = time.perf_counter()
             vectors = self.encoder.encode_episodes(texts, batch_size=batch_size)
             yield ids, episodes, texts, vectors, time.perf_counter() - tick

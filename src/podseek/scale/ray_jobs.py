@@ -43,11 +43,10 @@ from typing import Any
 
 import numpy as np
 
-from podseek.catalog.episode import episode_text
 from podseek.catalog.store import CatalogStore
 from podseek.errors import PodseekError
 from podseek.extras import installed, require
-from podseek.index.episode_index import Encoded
+from podseek.index.episode_index import Encoded, chunk_texts
 
 CONNECT_TIMEOUT_S = 5.0  # a head node that does not answer a TCP connect within this is down
 LOCAL = "local"
@@ -549,8 +548,7 @@ class RayEncoding:
         batch_size: int,
     ) -> Encoded:
         def texts_of(ids: Sequence[str]) -> list[str]:
-            episodes = catalog.get_many(list(ids))
-            return [episode_text(episodes[i], text_max_chars) for i in ids]
+            return chunk_texts(catalog, ids, text_max_chars)[1]
 
         self.run = RayRun()
         results = encode_on_ray(
@@ -563,8 +561,7 @@ class RayEncoding:
                 return
             waited = time.perf_counter() - tick
             ids = parts[done[0]]
-            episodes = catalog.get_many(ids)
-            texts = [episode_text(episodes[i], text_max_chars) for i in ids]
+            episodes, texts = chunk_texts(catalog, ids, text_max_chars)
             yield ids, episodes, texts, done[1], waited
 
     def describe(self) -> str:
