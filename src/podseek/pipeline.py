@@ -153,7 +153,7 @@ def _forget_generated(settings: Settings) -> None:
 
 
 def plan(options: PipelineOptions, settings: Settings) -> list[Stage]:
-    """The stages of this run, in order, with the commands the README documents."""
+    """The stages of this run, in order, with the commands docs/pipeline.md documents."""
     if options.source not in SOURCES:
         raise PodseekError(f"unknown source {options.source!r}; use {', '.join(SOURCES)}")
     base = options.base or settings.model

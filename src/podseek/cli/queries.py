@@ -206,7 +206,7 @@ def show_command(
 @queries_app.command("import-logs")
 @user_errors
 def import_logs_command(
-    path: Annotated[Path, typer.Argument(help="A JSON Lines search log (see the README).")],
+    path: Annotated[Path, typer.Argument(help="A JSON Lines search log (docs/queries.md).")],
     window: Annotated[
         float,
         typer.Option(help="Minutes within which a failed search counts as reformulated."),

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from podseek.errors import PodseekError
+from podseek.extras import install_command, require
 from podseek.index.base import (
     DISPLAY_FIELDS,
     Hit,
@@ -33,7 +34,7 @@ from podseek.index.lancedb_backend import AnnSettings
 
 logger = logging.getLogger(__name__)
 
-MILVUS_EXTRA = "milvus extra not installed (pip install -e '.[milvus]')"
+MILVUS_EXTRA = f"the milvus extra is not installed: {install_command('milvus')}"
 MAX_VARCHAR_BYTES = 65_535  # Milvus's limit for a VARCHAR field
 MAX_CATEGORIES = 256
 MAX_CATEGORY_BYTES = 1024
@@ -188,10 +189,7 @@ class MilvusBackend:
         record: Mapping[str, str] | None = None,
         timeout: float = 60.0,
     ) -> None:
-        try:
-            import pymilvus  # noqa: F401  heavy, and optional: imported when used
-        except ImportError as error:
-            raise PodseekError(f"the Milvus backend needs pymilvus: {MILVUS_EXTRA}") from error
+        require("milvus", "pymilvus", what="the Milvus backend")  # imported when used
 
         self.uri = uri
         self.dimension = dimension

@@ -16,8 +16,8 @@ with numba on first use and then costs more per call than a search request can p
   when they are not; so the keyword weight ``1 - alpha`` grows with the query's *coverage*,
   the largest share of its content words that one of BM25's top 3 episodes contains:
   ``alpha = 1 - 0.5 * coverage``, from 1 (keyword ignored) to 0.5. On our dev set it raised
-  hybrid recall@10 over the fixed weight for all three encoders (README, "The default
-  encoder, and what we measured").
+  hybrid recall@10 over the fixed weight for all three encoders (docs/results.md; the
+  choice is explained in docs/search.md, "The default encoder").
 - :func:`reciprocal_rank_fusion` (``rrf``): ``sum 1 / (k + rank)``, rank from 1, ``k = 60``
   (Cormack, Clarke and Büttcher, "Reciprocal Rank Fusion outperforms Condorcet and individual
   rank learning methods", SIGIR 2009; ranx's default too). It needs no score scale, which makes it
