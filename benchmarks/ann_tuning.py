@@ -24,8 +24,7 @@ from index_latency import DEVSET, near, numpy_exact, real_backend, synthetic_bac
 
 from podseek.beir import load_beir
 from podseek.config import get_settings
-from podseek.index.base import SearchFilters
-from podseek.index.lancedb_backend import AnnSettings
+from podseek.index.base import AnnSettings, SearchFilters
 from podseek.models.registry import load_encoder
 
 

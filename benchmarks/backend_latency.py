@@ -52,8 +52,8 @@ from index_latency import (
 from podseek.catalog.cleaning import html_to_text
 from podseek.catalog.episode import Episode, episode_text
 from podseek.catalog.sources.listennotes import ListenNotesSource
-from podseek.index.base import IndexRow, SearchFilters
-from podseek.index.lancedb_backend import AnnSettings, LanceDBBackend
+from podseek.index.base import AnnSettings, IndexRow, SearchFilters
+from podseek.index.lancedb_backend import LanceDBBackend
 from podseek.index.milvus_lite import milvus_lite_server
 
 DIMENSION = 384  # e5-small's

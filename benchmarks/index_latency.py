@@ -30,9 +30,9 @@ from podseek.catalog.sources.listennotes import ListenNotesSource
 from podseek.catalog.sources.table import TableMapping, TableSource
 from podseek.catalog.store import CatalogStore
 from podseek.config import get_settings
-from podseek.index.base import IndexRow, SearchFilters
+from podseek.index.base import AnnSettings, IndexRow, SearchFilters
 from podseek.index.episode_index import EpisodeIndex, build_index
-from podseek.index.lancedb_backend import AnnSettings, LanceDBBackend
+from podseek.index.lancedb_backend import LanceDBBackend
 from podseek.models.registry import load_encoder
 
 DEVSET = Path(__file__).resolve().parent / "devset" / "listennotes"

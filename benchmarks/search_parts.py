@@ -19,8 +19,8 @@ import numpy as np
 from serve_load import topics
 
 from podseek.config import Settings
+from podseek.index.base import AnnSettings
 from podseek.index.episode_index import EpisodeIndex
-from podseek.index.lancedb_backend import AnnSettings
 from podseek.models.registry import load_encoder
 from podseek.search.engine import Searcher, SearchMode
 

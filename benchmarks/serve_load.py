@@ -93,8 +93,9 @@ def build_workspace(home: Path, data: Path, size: int) -> None:
     from podseek.catalog.sources.table import TableMapping, TableSource
     from podseek.catalog.store import CatalogStore
     from podseek.config import Settings
+    from podseek.index.base import AnnSettings
     from podseek.index.episode_index import build_index
-    from podseek.index.lancedb_backend import AnnSettings, LanceDBBackend
+    from podseek.index.lancedb_backend import LanceDBBackend
     from podseek.models.registry import load_encoder
 
     settings = Settings(home=home)

@@ -20,6 +20,11 @@ from pydantic_settings import (
 # The device names the device and search_device settings take (podseek.models.device).
 DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
 
+# The index backends, the one list of their names: the backend setting takes them, and
+# podseek.index.backends derives its BACKENDS from it. It lives here, not in the index
+# package, because the settings sit below the index in the package layers (tests/test_layers.py).
+BackendKind = Literal["lancedb", "milvus"]
+
 
 class Settings(BaseSettings):
     """podseek's tunables; ``podseek settings`` lists them with their current values."""
@@ -93,7 +98,7 @@ class Settings(BaseSettings):
         description="ANN candidates re-ranked with full vectors, per result wanted (at most "
         "200 a search).",
     )
-    backend: Literal["lancedb", "milvus"] = Field(
+    backend: BackendKind = Field(
         "lancedb",
         description="Where `podseek index` builds the index: 'lancedb' (a folder in the "
         "workspace, embedded) or 'milvus' (a Milvus server at milvus_uri; needs `pip install "

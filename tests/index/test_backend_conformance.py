@@ -21,8 +21,7 @@ from podseek.catalog.episode import Episode
 from podseek.errors import PodseekError
 from podseek.index import milvus_backend
 from podseek.index.backends import open_backend
-from podseek.index.base import IndexRow, SearchFilters
-from podseek.index.lancedb_backend import AnnSettings
+from podseek.index.base import AnnSettings, IndexRow, SearchBackend, SearchFilters
 from podseek.index.milvus_backend import (
     MILVUS_EXTRA,
     MilvusBackend,
@@ -222,6 +221,18 @@ def test_upsert_and_reads_go_in_batches(
     backend.delete(odd)
     assert backend.count() == 19
     assert not set(odd) & set(backend.content_hashes())
+
+
+def test_each_backend_has_the_whole_interface(store: Any) -> None:
+    """Every method, property and attribute of ``SearchBackend``, on both backends: callers
+    hold a ``SearchBackend`` and never ask which backend it is."""
+    members = {name for name in vars(SearchBackend) if not name.startswith("_")}
+    members |= set(SearchBackend.__annotations__)
+    assert {"uses_ann", "size_bytes", "drop_other_tables", "table_name"} <= members
+    assert sorted(name for name in members if not hasattr(store, name)) == []
+    assert isinstance(store.uses_ann, bool)
+    assert isinstance(store.size_bytes(), int)
+    assert store.table_name in store.table_names()
 
 
 def test_delete(store: Any) -> None:

@@ -9,6 +9,7 @@ import pytest
 from podseek.catalog.build import RawEpisode
 from podseek.catalog.ingest import ingest
 from podseek.catalog.store import CatalogStore
+from podseek.config import Settings
 from podseek.errors import PodseekError
 from podseek.index.episode_index import EpisodeIndex, build_index, read_manifest
 from podseek.models.minilm import minilm_encoder
@@ -123,6 +124,26 @@ def test_searching_with_another_model_is_refused(
     other.fingerprint = "minilm@retrained"
     with pytest.raises(PodseekError, match="built with model 'minilm'"):
         index.check_encoder(other)
+
+
+def test_open_reads_the_settings(catalog: CatalogStore, minilm, tmp_path: Path) -> None:
+    """``EpisodeIndex.open``: the workspace's index (or another folder), searched with the
+    settings' ANN options."""
+    settings = Settings(home=tmp_path / "home", ann_nprobes=7, ann_refine_factor=3)
+    build_index(catalog, minilm, settings.index_dir, 2000, progress=False)
+    index = EpisodeIndex.open(settings)
+    assert index.folder == settings.index_dir
+    assert (index.backend.ann.nprobes, index.backend.ann.refine_factor) == (7, 3)
+    assert index.backend.count() == 12
+    index.close()
+    other = tmp_path / "other"
+    build_index(catalog, minilm, other, 2000, progress=False)
+    elsewhere = EpisodeIndex.open(settings, folder=other)
+    assert elsewhere.folder == other
+    assert elsewhere.backend.ann.nprobes == 7
+    elsewhere.close()
+    with pytest.raises(PodseekError, match="run `podseek index` first"):
+        EpisodeIndex.open(Settings(home=tmp_path / "empty"))
 
 
 def test_no_index_is_a_clear_error(tmp_path: Path) -> None:

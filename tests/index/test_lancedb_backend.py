@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from podseek.catalog.episode import Episode
-from podseek.index.base import IndexRow, SearchFilters
-from podseek.index.lancedb_backend import AnnSettings, LanceDBBackend, where_clause
+from podseek.index.base import AnnSettings, IndexRow, SearchFilters
+from podseek.index.lancedb_backend import LanceDBBackend, where_clause
 
 DIM = 16
 

@@ -45,7 +45,7 @@ def milvus_workspace(
 
 def tops(settings: Settings, encoder) -> dict[tuple[str, str, int], list[str]]:
     """Top-10 ids of every query x mode x filter, on the index the manifest names."""
-    index = EpisodeIndex(settings.index_dir, backend=BackendOptions.from_settings(settings))
+    index = EpisodeIndex.open(settings)
     try:
         searcher = Searcher(index, encoder, settings.hybrid_depth, settings.hybrid_fusion)
         found = {}

@@ -48,7 +48,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 def count(settings: Settings) -> int:
-    index = EpisodeIndex(settings.index_dir, backend=BackendOptions.from_settings(settings))
+    index = EpisodeIndex.open(settings)
     try:
         return index.backend.count()
     finally:

@@ -53,7 +53,6 @@ def evaluate_command(
     """Measure the models on the held-out split and on judged queries; write a report."""
     from podseek.evaluation.evaluate import EvaluateSettings, EvaluationRun, evaluate_models
     from podseek.evaluation.report import default_run_name, report_folder, write_report
-    from podseek.index.backends import BackendOptions
     from podseek.models.device import settings_device
     from podseek.search.engine import SearchMode
     from podseek.search.fusion import Fusion
@@ -78,7 +77,7 @@ def evaluate_command(
             default_model=settings.model,
             qrels_folders=list(qrels or []),
             model_names=_names(models, "--models"),
-            backend=BackendOptions.from_settings(settings),
+            settings=settings,
             device=settings_device(settings),
         ),
         EvaluateSettings(

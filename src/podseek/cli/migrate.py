@@ -1,17 +1,15 @@
 """``podseek migrate``: move the workspace index between LanceDB and a Milvus server."""
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 
 from podseek.cli.common import JsonOption, app, print_json, user_errors
-from podseek.config import get_settings
+from podseek.config import BackendKind, get_settings
 
-
-class Target(StrEnum):
-    LANCEDB = "lancedb"
-    MILVUS = "milvus"
+# --to's choices: the backends' names, from their one list
+Target = StrEnum("Target", {kind.upper(): kind for kind in get_args(BackendKind)})
 
 
 @app.command("migrate")
@@ -31,7 +29,7 @@ def migrate_command(
     PODSEEK_MILVUS_TOKEN); set PODSEEK_BACKEND to the new backend for later `podseek index`
     runs, or leave it unset (an index stays where it is)."""
     from podseek.index.backends import BackendOptions
-    from podseek.index.lancedb_backend import AnnSettings
+    from podseek.index.base import AnnSettings
     from podseek.index.migrate import migrate_index
 
     settings = get_settings()

@@ -38,7 +38,7 @@ def _round_trip(settings: Settings, k: int, with_encoder: bool) -> Any:
             f"the round-trip filter searches the index, and there is none at "
             f"{settings.index_dir}: run `podseek index` first, or pass --round-trip-k 0"
         )
-    index = EpisodeIndex(settings.index_dir)
+    index = EpisodeIndex.open(settings)
     encoder = None
     if with_encoder:
         encoder = load_encoder(

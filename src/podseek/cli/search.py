@@ -12,8 +12,7 @@ from podseek.cli.common import JsonOption, RayOption, app, catalog_store, print_
 from podseek.config import get_settings
 from podseek.errors import PodseekError
 from podseek.index.backends import BackendOptions
-from podseek.index.base import SearchFilters
-from podseek.index.lancedb_backend import AnnSettings
+from podseek.index.base import AnnSettings, SearchFilters
 from podseek.models.device import settings_device
 from podseek.search.engine import SearchMode, SearchResults
 
@@ -177,11 +176,7 @@ def search_command(
         min_duration=min_duration,
         max_duration=max_duration,
     )
-    index = EpisodeIndex(
-        settings.index_dir,
-        AnnSettings.from_settings(settings),
-        BackendOptions.from_settings(settings),
-    )
+    index = EpisodeIndex.open(settings)
     built_with = index.manifest.model.name
     if model is not None and model != built_with:
         raise PodseekError(

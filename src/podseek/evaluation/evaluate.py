@@ -36,6 +36,7 @@ import numpy as np
 from podseek.beir import QuerySet, load_beir, load_corpus, load_judged_folder
 from podseek.catalog.episode import TEXT_RECIPE
 from podseek.catalog.store import CatalogStore
+from podseek.config import Settings, get_settings
 from podseek.errors import PodseekError
 from podseek.evaluation.metrics import (
     CURVE_KS,
@@ -170,10 +171,11 @@ class IndexShelf:
         text_max_chars: int,
         workspace_index: Path,
         log: Callable[[str], None],
-        backend: BackendOptions | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.catalog = catalog
-        self.backend = backend  # how to reach the workspace index's Milvus server, if any
+        # how indexes open: ANN search, and the workspace index's Milvus server, if any
+        self.settings = settings or get_settings()
         self.root = Path(home) / "evaluation"
         self.text_max_chars = text_max_chars
         self.workspace_index = Path(workspace_index)
@@ -194,7 +196,7 @@ class IndexShelf:
         """The index of ``corpus`` for ``encoder``; the workspace's own index when it already
         holds exactly this catalog with this model (no second encoding of the catalog)."""
         if corpus == "catalog" and self._workspace_index_matches(encoder):
-            return EpisodeIndex(self.workspace_index, backend=self.backend)
+            return EpisodeIndex.open(self.settings, folder=self.workspace_index)
         folder = self.root / corpus / f"index-{_slug(encoder.name)}"
         started = time.perf_counter()
         report = build_index(
@@ -210,7 +212,7 @@ class IndexShelf:
                 f"  indexed {report.encoded:,} {corpus} episodes with {encoder.name} "
                 f"in {time.perf_counter() - started:,.0f} s"
             )
-        return EpisodeIndex(folder)
+        return EpisodeIndex.open(self.settings, folder=folder)
 
     def _workspace_index_matches(self, encoder: Encoder) -> bool:
         manifest = read_manifest(self.workspace_index)
@@ -218,7 +220,7 @@ class IndexShelf:
             return False
         if (manifest.text.recipe, manifest.text.max_chars) != (TEXT_RECIPE, self.text_max_chars):
             return False
-        index = EpisodeIndex(self.workspace_index, backend=self.backend)
+        index = EpisodeIndex.open(self.settings, folder=self.workspace_index)
         try:
             return index.backend.content_hashes() == self.catalog_hashes
         finally:
@@ -396,7 +398,8 @@ class EvaluationRun:
     default_model: str
     qrels_folders: list[Path] = field(default_factory=list)
     model_names: list[str] | None = None
-    backend: BackendOptions | None = None  # the Milvus server of the workspace index, if any
+    # how indexes open (ANN search, the workspace index's Milvus server); unset, podseek's
+    settings: Settings | None = None
     device: Device = CPU  # where the models encode episodes and queries
 
 
@@ -421,7 +424,7 @@ def evaluate_models(
     seconds: dict[str, float] = {}
     with CatalogStore(run.catalog_path) as catalog:
         shelf = IndexShelf(
-            catalog, run.home, settings.text_max_chars, run.index_dir, log, run.backend
+            catalog, run.home, settings.text_max_chars, run.index_dir, log, run.settings
         )
         catalog_ids = set(shelf.catalog_hashes)
         sets = [held_out_set(run.pairs_dir)] if has_pairs else []

@@ -8,12 +8,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, get_args
 
 from pydantic import SecretStr
 
+from podseek.config import BackendKind
 from podseek.errors import PodseekError
-from podseek.index.lancedb_backend import AnnSettings, LanceDBBackend
+from podseek.index.base import AnnSettings, SearchBackend
+from podseek.index.lancedb_backend import LanceDBBackend
 from podseek.index.milvus_backend import MilvusBackend, redact  # pymilvus only when used
 
 if TYPE_CHECKING:
@@ -21,10 +23,13 @@ if TYPE_CHECKING:
 
 LANCEDB_FOLDER = "lancedb"  # the LanceDB database, inside the index folder
 DEFAULT_MILVUS_URI = "http://127.0.0.1:19530"
-BACKENDS = ("lancedb", "milvus")
+BACKENDS: tuple[BackendKind, ...] = get_args(BackendKind)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-BackendKind = Literal["lancedb", "milvus"]
+
+def backend_choices() -> str:
+    """``'lancedb' or 'milvus'``, for messages."""
+    return " or ".join(repr(kind) for kind in BACKENDS)
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,7 @@ def open_backend(
     milvus_token: SecretStr | str | None = None,
     milvus_collection: str | None = None,
     record: Mapping[str, str] | None = None,
-) -> LanceDBBackend | MilvusBackend:
+) -> SearchBackend:
     """Open (or create) the backend that holds index table ``table``.
 
     Args:
@@ -125,7 +130,7 @@ def open_backend(
     if kind == "lancedb":
         return LanceDBBackend(Path(folder) / LANCEDB_FOLDER, table, dimension, ann)
     if kind != "milvus":
-        raise PodseekError(f"unknown index backend {kind!r}; use 'lancedb' or 'milvus'")
+        raise PodseekError(f"unknown index backend {kind!r}; use {backend_choices()}")
     token = milvus_token.get_secret_value() if isinstance(milvus_token, SecretStr) else milvus_token
     return MilvusBackend(
         milvus_uri,

@@ -1,4 +1,5 @@
-"""What every search backend stores and answers: the rows, the filters, the interface.
+"""What every search backend stores and answers: the rows, the filters, the vector index
+settings, the interface.
 
 A backend stores one row per catalog record: its vector, the text that was encoded (for
 keyword search and snippets), the fields that results show and filters test, and the
@@ -9,11 +10,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
 from podseek.catalog.episode import Episode
+
+if TYPE_CHECKING:
+    from podseek.config import Settings
 
 Hit = tuple[str, float]  # (episode id, score: higher is better)
 
@@ -64,6 +68,40 @@ class Metric(StrEnum):
     """Similarity of normalised vectors; backends derive their own metric names from it."""
 
     COSINE = "cosine"
+
+
+@dataclass(frozen=True)
+class AnnSettings:
+    """How vector search is indexed and queried (tuned in ``benchmarks/index_latency.py``)."""
+
+    min_rows: int = 50_000  # below this, exact search
+    # LanceDB recommends few IVF partitions for HNSW (each is one graph); its default,
+    # sqrt(rows), makes so many small graphs that 20 probes miss much of the true top 10
+    # (docs/results.md). One graph per 250k rows keeps memory bounded and lets nprobes
+    # visit every partition up to 5M rows.
+    rows_per_partition: int = 250_000
+    nprobes: int = 20
+    refine_factor: int = 10
+    # HNSW search breadth: 400 finds nearly all of the exact top 10 with real queries on real
+    # episodes, where 100 misses some, for little more time (benchmarks/ann_tuning.py
+    # --real; figures in docs/results.md)
+    ef: int = 400
+    # the refine step reads each candidate's full vector from disk: for hybrid fusion's 100
+    # candidates, refine_factor 10 would read 1,000 of them; at most 200 (factor 2 there)
+    # takes much less time for about the same recall (docs/results.md), and leaves
+    # k <= 20 searches as they were
+    max_refined: int = 200
+    m: int = 20
+    ef_construction: int = 300
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "AnnSettings":
+        """The tunable part, from podseek's settings (``PODSEEK_ANN_*``)."""
+        return cls(
+            min_rows=settings.ann_min_rows,
+            nprobes=settings.ann_nprobes,
+            refine_factor=settings.ann_refine_factor,
+        )
 
 
 @dataclass(frozen=True)
@@ -120,6 +158,12 @@ class SearchBackend(Protocol):
     """
 
     dimension: int
+    table_name: str  # the index table this backend holds (a Milvus collection's full name)
+
+    @property
+    def uses_ann(self) -> bool:
+        """Whether vector search goes through an ANN index (else it is exact)."""
+        ...
 
     def upsert(self, rows: Sequence[IndexRow]) -> None:
         """Insert rows, replacing any with the same id."""
@@ -153,8 +197,24 @@ class SearchBackend(Protocol):
         """The stored vectors of ``ids``, in order (for evaluation and exact baselines)."""
         ...
 
+    def all_vectors(self) -> tuple[list[str], np.ndarray]:
+        """Every id and its vector, in one matrix (for exact baselines and evaluation)."""
+        ...
+
     def optimize(self) -> dict[str, Any]:
         """(Re)build the ANN, scalar and full-text indexes; returns what it built."""
+        ...
+
+    def table_names(self) -> list[str]:
+        """The tables of this index in the backend: this one and any a rebuild left."""
+        ...
+
+    def drop_other_tables(self) -> None:
+        """Drop the index's tables but this one (after a rebuild switched to it)."""
+        ...
+
+    def size_bytes(self) -> int:
+        """Disk the index takes, as far as the backend can tell (0 when it cannot)."""
         ...
 
     def close(self) -> None: ...

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel
@@ -41,10 +41,12 @@ from podseek.index.backends import (
     milvus_prefix,
     open_backend,
 )
-from podseek.index.base import IndexRow, chunks
-from podseek.index.lancedb_backend import AnnSettings, LanceDBBackend
-from podseek.index.milvus_backend import MilvusBackend, redact
+from podseek.index.base import AnnSettings, IndexRow, SearchBackend, chunks
+from podseek.index.milvus_backend import redact
 from podseek.models.base import Encoder
+
+if TYPE_CHECKING:
+    from podseek.config import Settings
 
 MANIFEST = "manifest.json"
 WRITE_LOCK = ".write.lock"
@@ -118,9 +120,6 @@ def index_record(model: ModelInfo, text: TextInfo) -> dict[str, str]:
     }
 
 
-Backend = LanceDBBackend | MilvusBackend
-
-
 def open_table(
     folder: Path,
     table: str,
@@ -128,7 +127,7 @@ def open_table(
     text: TextInfo,
     options: BackendOptions,
     ann: AnnSettings | None = None,
-) -> Backend:
+) -> SearchBackend:
     """Open (or create) index table ``table`` in the backend ``options`` choose."""
     return open_backend(
         options.kind or "lancedb",
@@ -414,6 +413,9 @@ def build_index(
 class EpisodeIndex:
     """A built index, opened for searching: its manifest and the backend the manifest names.
 
+    :meth:`open` opens one with podseek's settings (what every command and the server
+    use); the constructor is the low-level way, with the options given.
+
     Args:
         folder: the index folder.
         ann: vector index settings.
@@ -445,6 +447,17 @@ class EpisodeIndex:
         options = manifest_options(manifest, backend or BackendOptions())
         self.backend = open_table(
             self.folder, manifest.table, manifest.model, manifest.text, options, ann
+        )
+
+    @classmethod
+    def open(cls, settings: "Settings", folder: Path | None = None) -> "EpisodeIndex":
+        """The index in ``folder`` (the workspace's, ``settings.index_dir``, by default),
+        searched with the ANN settings (``PODSEEK_ANN_*``) and reached with the backend
+        options (``PODSEEK_MILVUS_*``) of ``settings``."""
+        return cls(
+            settings.index_dir if folder is None else folder,
+            AnnSettings.from_settings(settings),
+            BackendOptions.from_settings(settings),
         )
 
     def check_encoder(self, encoder: Encoder) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +21,7 @@ import pyarrow as pa
 from podseek.errors import PodseekError
 from podseek.index.base import (
     DISPLAY_FIELDS,
+    AnnSettings,
     Hit,
     IndexRow,
     Metric,
@@ -29,43 +30,6 @@ from podseek.index.base import (
     from_micros,
     micros,
 )
-
-if TYPE_CHECKING:
-    from podseek.config import Settings
-
-
-@dataclass(frozen=True)
-class AnnSettings:
-    """How vector search is indexed and queried (tuned in ``benchmarks/index_latency.py``)."""
-
-    min_rows: int = 50_000  # below this, exact search
-    # LanceDB recommends few IVF partitions for HNSW (each is one graph); its default,
-    # sqrt(rows), makes so many small graphs that 20 probes miss much of the true top 10
-    # (docs/results.md). One graph per 250k rows keeps memory bounded and lets nprobes
-    # visit every partition up to 5M rows.
-    rows_per_partition: int = 250_000
-    nprobes: int = 20
-    refine_factor: int = 10
-    # HNSW search breadth: 400 finds nearly all of the exact top 10 with real queries on real
-    # episodes, where 100 misses some, for little more time (benchmarks/ann_tuning.py
-    # --real; figures in docs/results.md)
-    ef: int = 400
-    # the refine step reads each candidate's full vector from disk: for hybrid fusion's 100
-    # candidates, refine_factor 10 would read 1,000 of them; at most 200 (factor 2 there)
-    # takes much less time for about the same recall (docs/results.md), and leaves
-    # k <= 20 searches as they were
-    max_refined: int = 200
-    m: int = 20
-    ef_construction: int = 300
-
-    @classmethod
-    def from_settings(cls, settings: "Settings") -> "AnnSettings":
-        """The tunable part, from podseek's settings (``PODSEEK_ANN_*``)."""
-        return cls(
-            min_rows=settings.ann_min_rows,
-            nprobes=settings.ann_nprobes,
-            refine_factor=settings.ann_refine_factor,
-        )
 
 
 def _schema(dimension: int) -> pa.Schema:
@@ -423,6 +387,29 @@ class LanceDBBackend:
         table = self._table.search().select(["id", "vector"]).limit(None).to_arrow()
         flat = table.column("vector").combine_chunks().flatten().to_numpy()
         return table.column("id").to_pylist(), flat.reshape(-1, self.dimension)
+
+    @property
+    def version(self) -> int:
+        """The table version this handle reads (a snapshot records which one it copies)."""
+        return self._table.version
+
+    def read_table(self, ids: Sequence[str] | None = None) -> pa.Table:
+        """Every column of the rows of ``ids`` (all rows when ``None``), as Arrow."""
+        if ids is None:
+            return self._table.to_arrow()
+        parts = [
+            self._table.search()
+            .where(f"id IN ({', '.join(_quote(i) for i in chunk)})")
+            .limit(len(chunk))
+            .to_arrow()
+            for chunk in chunks(list(ids), 1000)
+        ]
+        schema = self._table.schema
+        return (
+            pa.concat_tables([p.select(schema.names) for p in parts])
+            if parts
+            else schema.empty_table()
+        )
 
     def table_names(self) -> list[str]:
         return list(self._db.list_tables().tables)

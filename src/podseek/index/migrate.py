@@ -18,10 +18,9 @@ from tqdm import tqdm
 
 from podseek.catalog.episode import Episode
 from podseek.errors import PodseekError
-from podseek.index.backends import BACKENDS, BackendOptions
-from podseek.index.base import IndexRow, chunks
+from podseek.index.backends import BACKENDS, BackendOptions, backend_choices
+from podseek.index.base import AnnSettings, IndexRow, SearchBackend, chunks
 from podseek.index.episode_index import (
-    Backend,
     location,
     manifest_options,
     now_iso,
@@ -31,7 +30,6 @@ from podseek.index.episode_index import (
     write_lock,
     write_manifest,
 )
-from podseek.index.lancedb_backend import AnnSettings
 
 DEFAULT_BATCH = 1000
 
@@ -56,7 +54,9 @@ class MigrateReport:
         return data
 
 
-def stored_rows(source: Backend, ids: Sequence[str], hashes: dict[str, str]) -> list[IndexRow]:
+def stored_rows(
+    source: SearchBackend, ids: Sequence[str], hashes: dict[str, str]
+) -> list[IndexRow]:
     """The rows of ``ids`` as ``source`` stores them, ready to write to another backend.
 
     The episode is rebuilt from the stored fields only: :meth:`IndexRow.fields` gives back
@@ -109,7 +109,7 @@ def migrate_index(
     started = time.perf_counter()
     folder = Path(folder)
     if target.kind not in BACKENDS:
-        raise PodseekError(f"unknown index backend {target.kind!r}; use 'lancedb' or 'milvus'")
+        raise PodseekError(f"unknown index backend {target.kind!r}; use {backend_choices()}")
     if batch < 1:
         raise PodseekError(f"--batch must be at least 1, not {batch}")
     with write_lock(folder):
@@ -170,8 +170,8 @@ def migrate_index(
 
 
 def _copy(
-    source: Backend,
-    store: Backend,
+    source: SearchBackend,
+    store: SearchBackend,
     hashes: dict[str, str],
     batch: int,
     progress: bool | None,

@@ -22,6 +22,7 @@ from podseek.errors import PodseekError
 from podseek.extras import install_command, require
 from podseek.index.base import (
     DISPLAY_FIELDS,
+    AnnSettings,
     Hit,
     IndexRow,
     Metric,
@@ -30,7 +31,6 @@ from podseek.index.base import (
     from_micros,
     micros,
 )
-from podseek.index.lancedb_backend import AnnSettings
 
 logger = logging.getLogger(__name__)
 

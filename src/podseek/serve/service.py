@@ -37,7 +37,7 @@ from podseek.catalog.store import CatalogStore
 from podseek.config import Settings
 from podseek.errors import Conflict, NotFound, PodseekError, Unavailable
 from podseek.index.backends import BackendOptions
-from podseek.index.base import SearchFilters
+from podseek.index.base import AnnSettings, SearchFilters
 from podseek.index.episode_index import (
     EpisodeIndex,
     build_index,
@@ -155,7 +155,6 @@ class SearchService:
     def load(self, warm: int = 0) -> IndexVersion:
         """Open the index version the manifest names now (and its encoder, once per model);
         answer the previous version's ``warm`` most recent searches on it, then swap."""
-        from podseek.index.lancedb_backend import AnnSettings
         from podseek.models.registry import load_encoder
 
         settings = self.settings
@@ -163,11 +162,7 @@ class SearchService:
         if signature is None:
             self.error = f"no index at {settings.index_dir}; run `podseek index` first"
             raise Unavailable(self.error)
-        index = EpisodeIndex(
-            settings.index_dir,
-            AnnSettings.from_settings(settings),
-            BackendOptions.from_settings(settings),
-        )
+        index = EpisodeIndex.open(settings)
         model = index.manifest.model
         key = f"{model.name}@{model.fingerprint}"
         if key not in self._encoders:
@@ -263,8 +258,6 @@ class SearchService:
         return write_lock(self.settings.index_dir)
 
     def _reindex(self, catalog: CatalogStore) -> None:
-        from podseek.index.lancedb_backend import AnnSettings
-
         loaded = self._loaded
         if loaded is None:
             raise Unavailable("the index is not loaded yet")
