@@ -1,0 +1,548 @@
+"""A serving snapshot of one LanceDB index version: what a search reads, kept in memory.
+
+LanceDB stays the index's source of truth (versions, upserts, deletes, migration). Searching
+it costs a fixed overhead per call (planning, its async runtime, Arrow conversion), and a
+hybrid search makes four calls; at a small catalog that overhead is most of the time, and at
+a million rows a filtered graph search is slower than scanning the rows the filter keeps.
+The snapshot holds the same rows in structures made for one query at a time:
+
+- **vectors**: a faiss HNSW graph over 8-bit scalar-quantised vectors (small enough for
+  memory at a million rows), whose candidates are re-ranked exactly with the float32
+  vectors, memory-mapped from disk; below ``ann_min_rows`` rows, exact search over them;
+- **filters**: the filter columns in NumPy; a filter becomes a row mask, and the planner
+  sends a search whose filter keeps at most ``exact_share`` of the rows to an exact scan of
+  those rows' quantised codes, and a wider one to the graph with the mask as a selector;
+- **keywords**: a tantivy BM25 index with LanceDB's analyzer (its ``FTS()`` defaults: the
+  simple tokenizer, tokens over 40 bytes dropped, lower case, English stemming and stop
+  words, ASCII folding), with the filters as tantivy queries;
+- **rows**: the display fields as an Arrow IPC file, memory-mapped: fetching is a ``take``.
+
+Every snapshot folder is written once and never changed, so a reader keeps the version it
+opened. A **full** snapshot holds every row. A **delta** names a full one as its base and
+holds the rows written since (new or changed; searched exactly, and by a small BM25 index of
+their own) and the base rows they replace or that were deleted (masked out), so that an
+upsert through the API costs the changed rows, not a new graph. ``podseek index`` writes a
+full snapshot again when the delta grows past ``max_delta_share`` of the rows. The BM25 of a
+delta's rows uses the delta's own term statistics, so their keyword scores are approximate
+until the next full snapshot.
+"""
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from podseek.errors import PodseekError
+from podseek.index.base import DISPLAY_FIELDS, SearchFilters, micros
+
+SNAPSHOTS = "snapshots"  # the snapshot folders, inside the index folder
+NEVER = np.iinfo(np.int64).min  # a missing date in the published column
+TOKENIZER = "podseek"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class SnapshotSettings:
+    """How a snapshot is built and searched (``benchmarks/ann_libraries.py`` compares the
+    graph libraries and these parameters; figures in docs/results.md)."""
+
+    ann_min_rows: int = 50_000  # below this, exact search (as LanceDB's own path)
+    m: int = 32  # graph degree
+    ef_construction: int = 200
+    ef_search: int = 128
+    # candidates re-ranked with float32 vectors: limit * refine, at least this many
+    refine: int = 4
+    # a filter that keeps at most this share of the rows is an exact scan of those rows
+    exact_share: float = 0.05
+    # `podseek index` writes a full snapshot again when a delta would hold more rows
+    max_delta_share: float = 0.05
+
+
+def analyzer() -> Any:
+    """LanceDB's default full-text analyzer, rebuilt in tantivy (see the module docstring)."""
+    import tantivy
+
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.stemmer("english"))
+        .filter(tantivy.Filter.stopword("english"))
+        .filter(tantivy.Filter.ascii_fold())
+        .build()
+    )
+
+
+def _bm25_schema() -> Any:
+    import tantivy
+
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("text", stored=False, tokenizer_name=TOKENIZER, index_option="freq")
+    for name in ("language", "show_id", "categories"):
+        builder.add_text_field(name, stored=False, tokenizer_name="raw", index_option="basic")
+    builder.add_integer_field("row", stored=False, fast=True, indexed=False)
+    builder.add_integer_field("published", stored=False, fast=True, indexed=True)
+    builder.add_integer_field("duration", stored=False, fast=True, indexed=True)
+    return builder.build()
+
+
+def _open_bm25(folder: Path) -> Any:
+    import tantivy
+
+    index = tantivy.Index(_bm25_schema(), path=str(folder))
+    index.register_tokenizer(TOKENIZER, analyzer())
+    return index
+
+
+# building ----------------------------------------------------------------------------------
+
+
+def _write_part(folder: Path, table: pa.Table, settings: SnapshotSettings) -> None:
+    """One part's files from ``table`` (the LanceDB rows: display fields, content hash and
+    vector): rows.arrow, vectors.npy, columns.npz, bm25/ and, from ``ann_min_rows`` rows,
+    hnsw.faiss."""
+    folder.mkdir(parents=True)
+    dimension = table.schema.field("vector").type.list_size
+    flat = table.column("vector").combine_chunks().flatten().to_numpy()
+    vectors = np.ascontiguousarray(flat.reshape(-1, dimension), dtype=np.float32)
+    np.save(folder / "vectors.npy", vectors)
+
+    rows = table.select([*DISPLAY_FIELDS, "content_hash"]).combine_chunks()
+    with (
+        pa.OSFile(str(folder / "rows.arrow"), "wb") as sink,
+        pa.ipc.new_file(sink, rows.schema) as writer,
+    ):
+        writer.write_table(rows, max_chunksize=64 * 1024)
+
+    published = table.column("published_at").cast(pa.int64()).fill_null(NEVER).to_numpy()
+    duration = table.column("duration_s").cast(pa.float64()).to_numpy(zero_copy_only=False)
+    columns: dict[str, np.ndarray] = {"published_us": published, "duration_s": duration}
+    for name in ("language", "show_id"):
+        values, codes = np.unique(
+            np.asarray(table.column(name).fill_null("").to_pylist(), dtype=object),
+            return_inverse=True,
+        )
+        columns[f"{name}_values"] = values.astype(str)
+        columns[f"{name}_codes"] = codes.astype(np.int32)
+    categories = table.column("categories").combine_chunks()
+    columns["category_offsets"] = categories.offsets.to_numpy()
+    columns["category_values"] = np.asarray(categories.flatten().to_pylist(), dtype=str)
+    np.savez(folder / "columns.npz", **columns)
+
+    _write_bm25(folder / "bm25", table)
+    if len(vectors) >= settings.ann_min_rows:
+        _write_graph(folder / "hnsw.faiss", vectors, settings)
+
+
+def _write_bm25(folder: Path, table: pa.Table) -> None:
+    import tantivy
+
+    folder.mkdir()
+    index = _open_bm25(folder)
+    writer = index.writer(heap_size=256_000_000, num_threads=1)
+    names = ["text", "language", "show_id", "categories", "published_at", "duration_s"]
+    for row, record in enumerate(table.select(names).cast(_int_dates(table)).to_pylist()):
+        fields: dict[str, Any] = {
+            "text": record["text"] or "",
+            "language": record["language"] or "",
+            "show_id": record["show_id"] or "",
+            "row": row,
+        }
+        document = tantivy.Document(**fields)
+        for category in record["categories"] or []:
+            document.add_text("categories", category)
+        if record["published_at"] is not None:
+            document.add_integer("published", record["published_at"])
+        if record["duration_s"] is not None:
+            document.add_integer("duration", int(record["duration_s"]))
+        writer.add_document(document)
+    writer.commit()
+    writer.wait_merging_threads()
+
+
+def _int_dates(table: pa.Table) -> pa.Schema:
+    """The schema of the BM25 columns with dates as int64 microseconds (a stored date Python
+    cannot represent stays readable)."""
+    names = ["text", "language", "show_id", "categories", "published_at", "duration_s"]
+    fields = [table.schema.field(name) for name in names]
+    return pa.schema([f.with_type(pa.int64()) if f.name == "published_at" else f for f in fields])
+
+
+def _write_graph(path: Path, vectors: np.ndarray, settings: SnapshotSettings) -> None:
+    import faiss
+
+    index = faiss.IndexHNSWSQ(
+        vectors.shape[1], faiss.ScalarQuantizer.QT_8bit, settings.m, faiss.METRIC_INNER_PRODUCT
+    )
+    index.hnsw.efConstruction = settings.ef_construction
+    sample = vectors[np.random.default_rng(0).permutation(len(vectors))[:100_000]]
+    index.train(sample)
+    index.add(vectors)
+    faiss.write_index(index, str(path))
+
+
+def _new_folder(root: Path, version: int, kind: str) -> Path:
+    return root / f"v{version:06d}-{kind}-{uuid.uuid4().hex[:8]}"
+
+
+def write_full(
+    root: Path,
+    name: str,
+    table: pa.Table,
+    version: int,
+    settings: SnapshotSettings | None = None,
+) -> Path:
+    """A full snapshot of ``table`` (index table ``name`` at LanceDB version ``version``),
+    written beside the final folder and renamed into place when complete; returns the
+    folder."""
+    settings = settings or SnapshotSettings()
+    final = _new_folder(root, version, "full")
+    building = final.with_name(final.name + ".building")
+    try:
+        _write_part(building / "base", table, settings)
+        meta = {"kind": "full", "table": name, "version": version, "rows": table.num_rows}
+        _write_meta(building, meta)
+        os.replace(building, final)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return final
+
+
+def write_delta(
+    root: Path,
+    name: str,
+    base: str,
+    table: pa.Table,
+    dead: np.ndarray,
+    version: int,
+    settings: SnapshotSettings | None = None,
+) -> Path:
+    """A delta on full snapshot ``base``: ``table`` holds the rows written since it, ``dead``
+    the positions of the base rows they replace or that were deleted (``name``: the index
+    table)."""
+    settings = settings or SnapshotSettings()
+    final = _new_folder(root, version, "delta")
+    building = final.with_name(final.name + ".building")
+    try:
+        building.mkdir(parents=True)
+        if table.num_rows:
+            _write_part(building / "delta", table, settings)
+        np.save(building / "dead.npy", np.asarray(dead, dtype=np.int64))
+        meta = {"kind": "delta", "table": name, "version": version, "base": base}
+        meta["rows"] = table.num_rows
+        _write_meta(building, meta)
+        os.replace(building, final)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return final
+
+
+def _write_meta(folder: Path, meta: dict[str, Any]) -> None:
+    (folder / "snapshot.json").write_text(json.dumps({"format": FORMAT, **meta}), encoding="utf-8")
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads((folder / "snapshot.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise PodseekError(
+            f"{folder}: unreadable snapshot ({error}); run `podseek index`"
+        ) from None
+    if meta.get("format") != FORMAT:
+        raise PodseekError(f"{folder}: snapshot format {meta.get('format')}; run `podseek index`")
+    return meta
+
+
+def prune(root: Path, keep: Sequence[str]) -> None:
+    """Remove snapshot folders other than ``keep`` and the full ones they stand on. A reader
+    that has one open keeps reading it: its files stay until it closes them."""
+    if not root.is_dir():
+        return
+    wanted = set(keep)
+    for name in keep:
+        meta_path = root / name / "snapshot.json"
+        if meta_path.exists():
+            base = json.loads(meta_path.read_text(encoding="utf-8")).get("base")
+            if base:
+                wanted.add(base)
+    for folder in root.iterdir():
+        if folder.name not in wanted:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+# searching ---------------------------------------------------------------------------------
+
+
+class Part:
+    """One part of a snapshot (a full snapshot's rows, or a delta's), opened for search."""
+
+    def __init__(self, folder: Path, settings: SnapshotSettings) -> None:
+        self.settings = settings
+        source = pa.memory_map(str(folder / "rows.arrow"), "r")
+        self.rows = pa.ipc.open_file(source).read_all()
+        self.size = self.rows.num_rows
+        self.ids = self.rows.column("id")
+        graph = folder / "hnsw.faiss"
+        # small parts are read into memory; large ones stay on disk, read where re-ranked
+        self.vectors = np.load(folder / "vectors.npy", mmap_mode="r" if graph.exists() else None)
+        import faiss
+
+        self.graph = self.codes = None
+        if graph.exists():
+            self.graph = faiss.read_index(str(graph))
+            self.codes = faiss.downcast_index(self.graph.storage)
+        else:
+            # exact search in faiss, not NumPy: a matrix-vector product through a threaded
+            # BLAS slows down many times over when the other cores are busy (docs/results.md)
+            self.flat = faiss.IndexFlatIP(self.vectors.shape[1])
+            self.flat.add(np.ascontiguousarray(self.vectors, dtype=np.float32))
+        with np.load(folder / "columns.npz") as columns:
+            self.columns = {name: columns[name] for name in columns.files}
+        self.languages = {v: n for n, v in enumerate(self.columns["language_values"])}
+        self.shows = {v: n for n, v in enumerate(self.columns["show_id_values"])}
+        self._categories: dict[str, np.ndarray] | None = None
+        self.bm25 = _open_bm25(folder / "bm25")
+        self.bm25_searcher = self.bm25.searcher()
+        self._positions: dict[str, int] | None = None
+
+    # filters -----------------------------------------------------------------------------
+
+    def _category_rows(self, category: str) -> np.ndarray:
+        if self._categories is None:  # built on the first category filter
+            offsets = self.columns["category_offsets"]
+            values = self.columns["category_values"]
+            rows = np.repeat(np.arange(self.size), np.diff(offsets))
+            order = np.argsort(values, kind="stable")
+            names, starts = np.unique(values[order], return_index=True)
+            bounds = [*starts[1:], len(order)]
+            self._categories = {
+                str(name): rows[order[start:end]]
+                for name, start, end in zip(names, starts, bounds, strict=True)
+            }
+        return self._categories.get(category, np.zeros(0, dtype=np.int64))
+
+    def mask(self, filters: SearchFilters | None) -> np.ndarray | None:
+        """Rows that pass ``filters`` (LanceDB's ``where_clause`` conditions); ``None``: all."""
+        if filters is None or filters.is_empty():
+            return None
+        keep = np.ones(self.size, dtype=bool)
+        for value, codes, known in (
+            (filters.language, "language_codes", self.languages),
+            (filters.show_id, "show_id_codes", self.shows),
+        ):
+            if value is not None:
+                keep &= self.columns[codes] == known.get(value, -1)
+        if filters.category is not None:
+            chosen = np.zeros(self.size, dtype=bool)
+            chosen[self._category_rows(filters.category.lower())] = True
+            keep &= chosen
+        published = self.columns["published_us"]
+        if filters.after is not None:
+            keep &= (published != NEVER) & (published >= micros(filters.after))
+        if filters.before is not None:
+            keep &= (published != NEVER) & (published < micros(filters.before))
+        duration = self.columns["duration_s"]
+        with np.errstate(invalid="ignore"):
+            if filters.min_duration is not None:
+                keep &= duration >= filters.min_duration
+            if filters.max_duration is not None:
+                keep &= duration <= filters.max_duration
+        return keep
+
+    # vectors -----------------------------------------------------------------------------
+
+    def vector_search(
+        self, vector: np.ndarray, limit: int, keep: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        """The ``limit`` nearest rows that ``keep`` allows, as ``(row, cosine)``."""
+        if self.size == 0 or limit <= 0:
+            return []
+        import faiss
+
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        kept = self.size if keep is None else int(np.count_nonzero(keep))
+        if kept == 0:
+            return []
+        selector = None
+        if keep is not None:
+            bits = np.packbits(keep, bitorder="little")  # referenced until the search ends
+            selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(bits))
+        if self.graph is None:
+            scores, rows = self.flat.search(query, min(limit, kept), params=_params(selector))
+            return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+        wanted = min(kept, limit * self.settings.refine)
+        if selector is not None and kept <= self.settings.exact_share * self.size:
+            # a selective filter: an exact scan of the kept rows' 8-bit codes
+            _, found = self.codes.search(query, wanted, params=_params(selector))
+        else:
+            ef = max(self.settings.ef_search, wanted)
+            params = faiss.SearchParametersHNSW(efSearch=ef)
+            if selector is not None:
+                params.sel = selector
+            _, found = self.graph.search(query, wanted, params=params)
+        return self._rerank(query[0], limit, found[0][found[0] >= 0])
+
+    def _rerank(self, vector: np.ndarray, limit: int, rows: np.ndarray) -> list[tuple[int, float]]:
+        """``rows`` ordered by their exact float32 cosine, the best ``limit``."""
+        rows = np.sort(rows)  # in file order: the memory-mapped reads go forward
+        scores = np.asarray(self.vectors[rows]) @ vector
+        order = np.argsort(-scores, kind="stable")[:limit]
+        return [(int(rows[i]), float(scores[i])) for i in order]
+
+    # keywords ----------------------------------------------------------------------------
+
+    def keyword_search(
+        self, text: str, limit: int, filters: SearchFilters | None
+    ) -> list[tuple[int, float]]:
+        """The ``limit`` best rows by BM25, as ``(row, score)``."""
+        import tantivy
+
+        schema = self.bm25.schema
+        tokens = list(dict.fromkeys(self.bm25_analyzer.analyze(text)))
+        if not tokens or self.size == 0 or limit <= 0:
+            return []
+        words = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, tantivy.Query.term_query(schema, "text", t)) for t in tokens]
+        )
+        conditions = _conditions(schema, filters)
+        if conditions:
+            query = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, words)]
+                + [
+                    (tantivy.Occur.Must, tantivy.Query.const_score_query(c, 0.0))
+                    for c in conditions
+                ]
+            )
+        else:
+            query = words
+        hits = self.bm25_searcher.search(query, limit).hits
+        if not hits:
+            return []
+        rows = self.bm25_searcher.fast_field_values("row", [address for _, address in hits])
+        return [(int(row), float(score)) for (score, _), row in zip(hits, rows, strict=True)]
+
+    @property
+    def bm25_analyzer(self) -> Any:
+        if not hasattr(self, "_analyzer"):
+            self._analyzer = analyzer()
+        return self._analyzer
+
+    # rows --------------------------------------------------------------------------------
+
+    def ids_of(self, rows: Sequence[int]) -> list[str]:
+        return self.ids.take(pa.array(rows, type=pa.int64())).to_pylist()
+
+    def position(self, episode_id: str) -> int | None:
+        """The row of ``episode_id`` (a map of every id, made on first use)."""
+        if self._positions is None:
+            self._positions = {i: n for n, i in enumerate(self.ids.to_pylist())}
+        return self._positions.get(episode_id)
+
+    def take(self, rows: Sequence[int]) -> list[dict[str, Any]]:
+        from podseek.index.lancedb_backend import _rows
+
+        taken = self.rows.take(pa.array(rows, type=pa.int64())).select(list(DISPLAY_FIELDS))
+        return _rows(taken)
+
+    def content_hashes(self) -> Iterator[tuple[str, str]]:
+        return zip(self.ids.to_pylist(), self.rows.column("content_hash").to_pylist(), strict=True)
+
+
+def _params(selector: Any) -> Any:
+    import faiss
+
+    return faiss.SearchParameters(sel=selector) if selector is not None else None
+
+
+def _conditions(schema: Any, filters: SearchFilters | None) -> list[Any]:
+    """``filters`` as tantivy queries, one per condition."""
+    import tantivy
+
+    if filters is None or filters.is_empty():
+        return []
+    found = []
+    for field, value in (
+        ("language", filters.language),
+        ("show_id", filters.show_id),
+        ("categories", filters.category.lower() if filters.category is not None else None),
+    ):
+        if value is not None:
+            found.append(tantivy.Query.term_query(schema, field, value))
+    integer = tantivy.FieldType.Integer
+    if filters.after is not None or filters.before is not None:
+        lower = micros(filters.after) if filters.after is not None else NEVER + 1
+        upper = micros(filters.before) if filters.before is not None else None
+        found.append(
+            tantivy.Query.range_query(
+                schema, "published", integer, lower, upper, include_upper=upper is None
+            )
+        )
+    if filters.min_duration is not None or filters.max_duration is not None:
+        found.append(
+            tantivy.Query.range_query(
+                schema, "duration", integer, filters.min_duration, filters.max_duration
+            )
+        )
+    return found
+
+
+# keeping a snapshot in step with its table --------------------------------------------------
+
+
+def _stored_hashes(folder: Path) -> tuple[list[str], list[str]]:
+    """The ids and content hashes of a full snapshot's rows, in row order."""
+    source = pa.memory_map(str(folder / "base" / "rows.arrow"), "r")
+    rows = pa.ipc.open_file(source).read_all()
+    return rows.column("id").to_pylist(), rows.column("content_hash").to_pylist()
+
+
+def _can_extend(folder: Path, lance: Any, settings: SnapshotSettings) -> bool:
+    """Whether a delta on the full snapshot in ``folder`` can stand for ``lance``'s table:
+    the same table, and a graph exactly when the table is large enough for one."""
+    if not (folder / "base").is_dir():
+        return False
+    meta = read_meta(folder)
+    has_graph = (folder / "base" / "hnsw.faiss").exists()
+    wants_graph = lance.count() >= settings.ann_min_rows
+    return meta.get("table") == lance.table_name and has_graph == wants_graph
+
+
+def refresh(
+    root: Path, lance: Any, previous: str | None, settings: SnapshotSettings | None = None
+) -> str:
+    """Write the snapshot of ``lance`` (a :class:`LanceDBBackend`) as it is now, and return
+    its folder's name: a delta on the full snapshot under ``previous`` when few rows changed
+    since it, a full one otherwise. Older folders are pruned (``previous`` is kept for the
+    readers that have it open)."""
+    settings = settings or SnapshotSettings()
+    root = Path(root)
+    base = None
+    if previous is not None and (root / previous).is_dir():
+        meta = read_meta(root / previous)
+        base = previous if meta["kind"] == "full" else meta["base"]
+        if not _can_extend(root / base, lance, settings):
+            base = None
+    folder = None
+    if base is not None:
+        ids, hashes = _stored_hashes(root / base)
+        now = lance.content_hashes()
+        stored = dict(zip(ids, hashes, strict=True))
+        changed = [i for i, h in now.items() if stored.get(i) != h]
+        dead = [n for n, (i, h) in enumerate(zip(ids, hashes, strict=True)) if now.get(i) != h]
+        if len(changed) + len(dead) <= settings.max_delta_share * max(1, len(now)):
+            table = lance.read_table(changed)
+            dead_rows = np.asarray(dead, dtype=np.int64)
+            folder = write_delta(
+                root, lance.table_name, base, table, dead_rows, lance.version, settings
+            )
+    if folder is None:
+        folder = write_full(root, lance.table_name, lance.read_table(), lance.version, settings)
+    prune(root, [folder.name] + ([previous] if previous else []))
+    return folder.name
