@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         description="ANN candidates re-ranked with full vectors, per result wanted (at most "
         "200 a search).",
     )
+    snapshot: bool = Field(
+        True,
+        description="Keep a serving snapshot of a LanceDB index (an HNSW graph over 8-bit "
+        "vectors, a BM25 index and the result rows, built by `podseek index` beside the "
+        "table) and search through it; false searches the LanceDB table itself.",
+    )
     backend: BackendKind = Field(
         "lancedb",
         description="Where `podseek index` builds the index: 'lancedb' (a folder in the "

@@ -1,4 +1,5 @@
-"""Every search backend answers alike: one suite, run against LanceDB and a real Milvus Lite.
+"""Every search backend answers alike: one suite, run against LanceDB, LanceDB through its
+serving snapshot, and a real Milvus Lite.
 
 The rows are written by hand (4-d unit vectors, metadata chosen so that each filter has a
 known answer); the backends must agree on writes, scores, filters, keyword search, fetched
@@ -28,11 +29,13 @@ from podseek.index.milvus_backend import (
     filter_expression,
     string_literal,
 )
+from podseek.index.snapshot_backend import SnapshotBackend
 from tests.index.test_lancedb_backend import exact, make_rows, passes
 
 DIM = 4
 TABLE = "episodes_conformance"
-KINDS = ["lancedb", "milvus"]
+# "snapshot": a LanceDB table searched through its serving snapshot (index/snapshot.py)
+KINDS = ["lancedb", "milvus", "snapshot"]
 # filter values that would change an expression if they were pasted into it as they are
 HOSTILE = [
     'x" or id != "',
@@ -143,8 +146,16 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opene
         table: str = TABLE, dimension: int = DIM, ann: AnnSettings | None = None, **extra: Any
     ) -> Any:
         store = open_backend(
-            kind, folder=tmp_path, table=table, dimension=dimension, ann=ann, **options, **extra
+            "lancedb" if kind == "snapshot" else kind,
+            folder=tmp_path,
+            table=table,
+            dimension=dimension,
+            ann=ann,
+            **options,
+            **extra,
         )
+        if kind == "snapshot":
+            store = SnapshotBackend(store, tmp_path / "snapshots" / table, ann=ann)
         opened.append(store)
         return store
 

@@ -11,7 +11,11 @@ from podseek.catalog.ingest import ingest
 from podseek.catalog.store import CatalogStore
 from podseek.config import Settings
 from podseek.errors import PodseekError
+from podseek.index.base import AnnSettings
 from podseek.index.episode_index import EpisodeIndex, build_index, read_manifest
+from podseek.index.lancedb_backend import LanceDBBackend
+from podseek.index.snapshot import SNAPSHOTS
+from podseek.index.snapshot_backend import SnapshotBackend
 from podseek.models.minilm import minilm_encoder
 from podseek.models.registry import load_encoder
 from tests.search_catalog import fill_catalog
@@ -149,3 +153,32 @@ def test_open_reads_the_settings(catalog: CatalogStore, minilm, tmp_path: Path) 
 def test_no_index_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(PodseekError, match="run `podseek index` first"):
         EpisodeIndex(tmp_path / "nothing")
+
+
+def test_the_index_keeps_a_serving_snapshot(catalog: CatalogStore, minilm, tmp_path: Path) -> None:
+    """`podseek index` writes the snapshot the manifest names, again only when the table
+    changed; searches go through it, or through LanceDB with snapshots off."""
+    settings = Settings(home=tmp_path / "home")
+    first = build_index(catalog, minilm, settings.index_dir, 2000, progress=False)
+    name = read_manifest(settings.index_dir).snapshot
+    assert name and (settings.index_dir / SNAPSHOTS / name / "base" / "rows.arrow").exists()
+    assert first.snapshot_seconds > 0
+    index = EpisodeIndex.open(settings)
+    assert isinstance(index.backend, SnapshotBackend) and index.backend.name == name
+    query = minilm.encode_queries(["whale songs"])
+    through_snapshot = index.backend.vector_search(query, 5)
+    index.close()
+
+    build_index(catalog, minilm, settings.index_dir, 2000, progress=False)  # nothing changed
+    assert read_manifest(settings.index_dir).snapshot == name
+
+    off = Settings(home=tmp_path / "home", snapshot=False)
+    plain = EpisodeIndex.open(off)
+    assert isinstance(plain.backend, LanceDBBackend)
+    assert [i for i, _ in plain.backend.vector_search(query, 5)[0]] == [
+        i for i, _ in through_snapshot[0]
+    ]
+    plain.close()
+    build_index(catalog, minilm, settings.index_dir, 2000, AnnSettings(snapshot=False))
+    assert read_manifest(settings.index_dir).snapshot is None
+    assert not (settings.index_dir / SNAPSHOTS).exists()

@@ -93,6 +93,9 @@ class AnnSettings:
     max_refined: int = 200
     m: int = 20
     ef_construction: int = 300
+    # a LanceDB index is searched through its serving snapshot (index/snapshot.py), which
+    # `podseek index` keeps beside the table; off, searches read LanceDB itself
+    snapshot: bool = True
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "AnnSettings":
@@ -101,6 +104,7 @@ class AnnSettings:
             min_rows=settings.ann_min_rows,
             nprobes=settings.ann_nprobes,
             refine_factor=settings.ann_refine_factor,
+            snapshot=settings.snapshot,
         )
 
 

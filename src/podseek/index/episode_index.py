@@ -19,6 +19,7 @@ safe to interrupt:
 import fcntl
 import hashlib
 import os
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -43,6 +44,8 @@ from podseek.index.backends import (
 )
 from podseek.index.base import AnnSettings, IndexRow, SearchBackend, chunks
 from podseek.index.milvus_backend import redact
+from podseek.index.snapshot import SNAPSHOTS, SnapshotSettings, refresh
+from podseek.index.snapshot_backend import SnapshotBackend
 from podseek.models.base import Encoder
 
 if TYPE_CHECKING:
@@ -77,6 +80,8 @@ class IndexManifest(BaseModel):
     metric: str = "cosine"
     rows: int = 0
     vector_index: str = "exact"
+    # the serving snapshot of this version (a folder in <index>/snapshots); LanceDB only
+    snapshot: str | None = None
     built_at: str
     updated_at: str
     versions: dict[str, str] = {}
@@ -215,6 +220,7 @@ class IndexReport:
     size_bytes: int
     backend: str = "lancedb"  # where the index lives: "lancedb" or "milvus at URI"
     device: str = "cpu"  # what encoded the episodes: "cuda:0 (NVIDIA H200, bf16)"
+    snapshot_seconds: float = 0.0  # writing the serving snapshot
 
     @property
     def episodes_per_second(self) -> float:
@@ -225,6 +231,7 @@ class IndexReport:
         data["episodes_per_second"] = round(self.episodes_per_second, 1)
         data["encode_seconds"] = round(self.encode_seconds, 2)
         data["seconds"] = round(self.seconds, 2)
+        data["snapshot_seconds"] = round(self.snapshot_seconds, 2)
         return data
 
 
@@ -289,6 +296,28 @@ class LocalEncoding:
 
     def describe(self) -> str:
         return encoder_device(self.encoder)
+
+
+def keep_snapshot(
+    folder: Path,
+    kind: str,
+    store: SearchBackend,
+    current: IndexManifest | None,
+    ann: AnnSettings,
+    changed: bool,
+) -> str | None:
+    """The serving snapshot of ``store`` (in backend ``kind``) as it is now: its folder's
+    name, written when the table ``changed`` or has none yet; ``None`` for a Milvus index or
+    with snapshots off (whose old snapshot folders are then removed)."""
+    root = folder / SNAPSHOTS
+    if not (ann.snapshot and kind == "lancedb"):
+        shutil.rmtree(root, ignore_errors=True)
+        return None
+    previous = current.snapshot if current is not None else None
+    fresh = previous is not None and current.table == store.table_name
+    if fresh and not changed and (root / previous).is_dir():
+        return previous
+    return refresh(root, store, previous, SnapshotSettings(ann_min_rows=ann.min_rows))
 
 
 def build_index(
@@ -373,6 +402,11 @@ def build_index(
         built = store.optimize() if (to_encode or to_remove or rebuilt) else {}
         rows = store.count()
         vector_index = built.get("vector_index") or (current.vector_index if current else "exact")
+        tick = time.perf_counter()
+        snapshot = keep_snapshot(
+            folder, where[0], store, current, ann or AnnSettings(), changed=bool(built)
+        )
+        snapshot_seconds = time.perf_counter() - tick
 
         now = now_iso()
         manifest = IndexManifest(
@@ -384,6 +418,7 @@ def build_index(
             text=text,
             rows=rows,
             vector_index=vector_index,
+            snapshot=snapshot,
             built_at=now if rebuilt or current is None else current.built_at,
             updated_at=now,
             versions=package_versions(),
@@ -405,6 +440,7 @@ def build_index(
             size_bytes=store.size_bytes(),
             backend=options.describe(),
             device=encoding.describe(),
+            snapshot_seconds=snapshot_seconds,
         )
     finally:
         store.close()
@@ -448,6 +484,14 @@ class EpisodeIndex:
         self.backend = open_table(
             self.folder, manifest.table, manifest.model, manifest.text, options, ann
         )
+        snapshots = self.folder / SNAPSHOTS
+        if (
+            (ann or AnnSettings()).snapshot
+            and manifest.backend == "lancedb"
+            and manifest.snapshot is not None
+            and (snapshots / manifest.snapshot).is_dir()  # else LanceDB answers, as before
+        ):
+            self.backend = SnapshotBackend(self.backend, snapshots, manifest.snapshot, ann)
 
     @classmethod
     def open(cls, settings: "Settings", folder: Path | None = None) -> "EpisodeIndex":

@@ -41,7 +41,8 @@ class SnapshotBackend:
     ) -> None:
         self.lance = lance
         self.root = Path(root)
-        self.settings = SnapshotSettings(ann_min_rows=(ann or AnnSettings()).min_rows)
+        self.ann = ann or AnnSettings()
+        self.settings = SnapshotSettings(ann_min_rows=self.ann.min_rows)
         self.dimension = lance.dimension
         self.table_name = lance.table_name
         self.metric = lance.metric
