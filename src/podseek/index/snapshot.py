@@ -148,7 +148,9 @@ def _write_bm25(folder: Path, table: pa.Table) -> None:
     index = _open_bm25(folder)
     writer = index.writer(heap_size=256_000_000, num_threads=1)
     names = ["text", "language", "show_id", "categories", "published_at", "duration_s"]
-    for row, record in enumerate(table.select(names).cast(_int_dates(table)).to_pylist()):
+    batches = table.select(names).cast(_int_dates(table)).to_batches(max_chunksize=10_000)
+    records = (record for batch in batches for record in batch.to_pylist())  # a batch in memory
+    for row, record in enumerate(records):
         fields: dict[str, Any] = {
             "text": record["text"] or "",
             "language": record["language"] or "",
