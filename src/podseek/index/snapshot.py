@@ -184,6 +184,7 @@ def _write_graph(path: Path, vectors: np.ndarray, settings: SnapshotSettings) ->
         vectors.shape[1], faiss.ScalarQuantizer.QT_8bit, settings.m, faiss.METRIC_INNER_PRODUCT
     )
     index.hnsw.efConstruction = settings.ef_construction
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # a search may have set this thread's to 1
     sample = vectors[np.random.default_rng(0).permutation(len(vectors))[:100_000]]
     index.train(sample)
     index.add(vectors)
@@ -368,6 +369,10 @@ class Part:
             return []
         import faiss
 
+        # one query, one thread: faiss's OpenMP threads wait for cores that other requests
+        # (and other processes) are using, which made a search several times slower on a
+        # busy machine (docs/results.md). The setting is this thread's own.
+        faiss.omp_set_num_threads(1)
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         kept = self.size if keep is None else int(np.count_nonzero(keep))
         if kept == 0:
