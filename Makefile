@@ -5,7 +5,7 @@ DATA ?= ../shared/data
 BIN = $(VENV)/bin
 
 .PHONY: demo test test-slow chromium bench-ingest bench-encode bench-latency bench-query-engines bench-quality \
-	bench-generate bench-serve bench-backends bench-scale docs clean
+	bench-generate bench-serve bench-million bench-backends bench-scale docs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,20 @@ bench-quality: $(BIN)/.installed
 
 bench-serve: $(BIN)/.installed
 	$(BIN)/python benchmarks/serve_load.py --home $(or $(HOME100K),/tmp/podseek-bench/serve-100k) --scale 100000 --data $(DATA) $(if $(WORKERS),--workers $(WORKERS))
+
+# a million episodes (issue 17): the workspace once (real texts, synthetic vectors), then
+# uncached searches through the serving snapshot and through LanceDB, one at a time and under
+# 8 clients with the answer cache off, 1 and 2 workers
+HOME1M ?= /tmp/podseek-bench/serve-1m
+bench-million: $(BIN)/.installed
+	$(BIN)/python benchmarks/serve_load.py --home $(HOME1M) --scale 1000000 --synthetic-vectors --build-only --data $(DATA)
+	$(BIN)/python benchmarks/search_parts.py --home $(HOME1M) --data $(DATA)
+	for snapshot in true false; do for workers in 1 2; do \
+		echo "# PODSEEK_SNAPSHOT=$$snapshot, $$workers worker(s), answer cache off"; \
+		PODSEEK_SNAPSHOT=$$snapshot PODSEEK_ANSWER_CACHE_SIZE=0 $(BIN)/python benchmarks/serve_load.py \
+			--home $(HOME1M) --data $(DATA) --workers $$workers --no-swap; \
+	done; done
+	PODSEEK_ANSWER_CACHE_SIZE=0 $(BIN)/python benchmarks/serve_load.py --home $(HOME1M) --data $(DATA)
 
 bench-backends: $(BIN)/.installed
 	$(BIN)/python benchmarks/backend_latency.py --sizes 10000,100000 --data $(DATA)

@@ -263,6 +263,23 @@ async def run_phase(
     }
 
 
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` and its descendants (the server and its workers)."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        proc = Path(f"/proc/{current}")
+        try:
+            for line in (proc / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+            for task in (proc / "task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def metric(url: str, name: str) -> float:
     found = re.search(rf"^{name} (\S+)", httpx.get(url + "/metrics").text, re.M)
     return float(found[1]) if found else float("nan")
@@ -283,10 +300,13 @@ def main() -> None:
         action="store_true",
         help="with --scale: clustered random vectors for the real episodes, not the encoder's",
     )
+    parser.add_argument("--build-only", action="store_true", help="build the workspace, then stop")
     args = parser.parse_args()
 
     if args.scale:
         build_workspace(args.home, args.data, args.scale, args.synthetic_vectors)
+    if args.build_only:
+        return
     queries = topics(args.data / "trec-podcasts-topics")
     env = {**os.environ, "PODSEEK_HOME": str(args.home)}
     port = free_port()
@@ -342,6 +362,7 @@ def main() -> None:
             for name in ("query", "answer")
         }
         loads = metric(url, "podseek_index_loads")
+        memory = tree_rss_mb(server.pid)
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
@@ -363,6 +384,7 @@ def main() -> None:
         if hits == hits
     )
     print(f"\nindex versions loaded: {loads:.0f}; since the last load (one worker's): {shares}")
+    print(f"server resident memory (all its processes): {memory:,.0f} MB")
 
 
 if __name__ == "__main__":
