@@ -392,6 +392,10 @@ class Part:
             ef = max(self.settings.ef_search, wanted)
             params = faiss.SearchParametersHNSW(efSearch=ef)
             if selector is not None:
+                # the graph's search breadth counts the rows the filter drops too: widen it
+                # by the share the filter keeps, or recall falls with the share
+                # (benchmarks/ann_libraries.py)
+                params.efSearch = min(self.size, int(ef * self.size / kept))
                 params.sel = selector
             _, found = self.graph.search(query, wanted, params=params)
         return self._rerank(query[0], limit, found[0][found[0] >= 0])
