@@ -291,7 +291,9 @@ class Part:
         source = pa.memory_map(str(folder / "rows.arrow"), "r")
         self.rows = pa.ipc.open_file(source).read_all()
         self.size = self.rows.num_rows
-        self.ids = self.rows.column("id")
+        # one chunk: Arrow's take on a chunked column first joins its chunks (a copy of the
+        # whole column per call); the ids are small enough to join once, here
+        self.ids = self.rows.column("id").combine_chunks()
         graph = folder / "hnsw.faiss"
         # small parts are read into memory; large ones stay on disk, read where re-ranked
         self.vectors = np.load(folder / "vectors.npy", mmap_mode="r" if graph.exists() else None)
@@ -459,8 +461,10 @@ class Part:
     def take(self, rows: Sequence[int]) -> list[dict[str, Any]]:
         from podseek.index.lancedb_backend import _rows
 
-        taken = self.rows.take(pa.array(rows, type=pa.int64())).select(list(DISPLAY_FIELDS))
-        return _rows(taken)
+        # row by row, as zero-copy slices: a take would join every chunk of the memory-mapped
+        # text column first, reading all of it
+        fields = list(DISPLAY_FIELDS)
+        return [_rows(self.rows.slice(row, 1).select(fields))[0] for row in rows]
 
     def content_hashes(self) -> Iterator[tuple[str, str]]:
         return zip(self.ids.to_pylist(), self.rows.column("content_hash").to_pylist(), strict=True)
