@@ -12,11 +12,13 @@ stored rows. Ground truth: exact float32 NumPy inner product, in chunks. For eac
 each configuration (library, storage type, M, ef_construction), each in its own subprocess
 so that RSS deltas are the index's:
 
-- build time (``--build-threads``, 2 by default) and memory: the process RSS delta over the
-  build, the size the library reports (usearch) and the saved file's size;
+- build time (``--build-threads``, 2 by default) and its CPU time (CPU s / threads estimates
+  the build on idle cores when other jobs share the machine), and memory: the process RSS
+  delta over the build, the size the library reports (usearch) and the saved file's size;
 - unfiltered single-query latency p50 / p99 with 1 thread (one query per call, Python call
-  included) and recall@10 at k=10, recall@100 at k=100 (hybrid search takes 100 candidates),
-  for several efSearch values (the libraries search with max(ef, k));
+  included) and recall@10 at k=10 (with the share of queries that found none of their top
+  10), recall@100 at k=100 (hybrid search takes 100 candidates), for several efSearch values
+  (the libraries search with max(ef, k));
 - filtered search for random masks keeping ``--shares`` of the rows (10% ~ language, 5% ~
   category, and more to find the crossover): faiss with ``SearchParametersHNSW(sel=
   IDSelectorBitmap)`` (fixed ef, and ef = m*k/share since its ef counts rows that the
@@ -31,10 +33,21 @@ ahead of time (one copy per filter value), NumPy gathering the rows per query, f
 
     .venv/bin/python benchmarks/ann_libraries.py --sizes 100000,1000000
 
-Needs ``pip install faiss-cpu usearch hnswlib`` (a library that does not import is skipped).
-Writes the tables to ``benchmarks/results/ann_libraries.txt`` (``--append`` adds this run's
-block, with its own header, after the file's). A 1M configuration whose build,
-extrapolated from the smaller size, would pass ``--max-build-min`` is skipped and listed.
+A configuration is ``lib:storage:M:efc[:metric]`` (``--configs``): hnswlib f32; usearch f32,
+f16 or i8 (metric ip, or cos, which i8 takes by default); faiss f32 (IndexHNSWFlat), sq8 or
+f16 (IndexHNSWSQ). The defaults compare all six at M16 efc64; the settings that met the
+recall target at 1M were run as
+
+    .venv/bin/python benchmarks/ann_libraries.py --sizes 1000000 \
+        --configs faiss:f32:32:128,hnswlib:f32:32:128,usearch:f16:32:128
+
+Needs faiss-cpu, usearch, hnswlib and threadpoolctl (a configuration whose library does not
+import shows as an error row). Rows go into each index in 10 batches: a build whose linear
+projection passes ``--max-build-min`` on idle cores (its CPU time / threads) or
+``--max-build-wall-min`` on this machine stops and is listed with the projection, and a
+configuration whose build at a smaller size of the same run extrapolates past
+``--max-build-min`` is skipped. Writes the tables to ``benchmarks/results/ann_libraries.txt``
+(``--append`` adds this run's block, with its own header, after the file's).
 """
 
 import argparse
@@ -45,6 +58,7 @@ import math
 import os
 import platform
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -609,7 +623,7 @@ def header(args: argparse.Namespace) -> list[str]:
         f"Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"Machine: {os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB RAM, Python "
         f"{platform.python_version()}, load average at start {os.getloadavg()[0]:.2f}",
-        f"Command: {' '.join([Path(sys.executable).name, *sys.argv])}",
+        f"Command: {shlex.join([os.path.relpath(sys.executable), *sys.argv])}",
         f"Versions: {', '.join(versions)}",
         f"Build threads: {args.build_threads}; searches: 1 thread, one query per call; "
         f"{args.queries} queries ({args.filter_queries} for filtered graph searches, "
