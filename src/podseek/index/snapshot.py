@@ -60,7 +60,7 @@ class SnapshotSettings:
     # candidates re-ranked with float32 vectors: limit * refine, at least this many
     refine: int = 4
     # a filter that keeps at most this share of the rows is an exact scan of those rows
-    exact_share: float = 0.05
+    exact_share: float = 0.02
     # `podseek index` writes a full snapshot again when a delta would hold more rows
     max_delta_share: float = 0.05
 
