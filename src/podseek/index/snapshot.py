@@ -15,7 +15,7 @@ The snapshot holds the same rows in structures made for one query at a time:
 - **keywords**: a tantivy BM25 index with LanceDB's analyzer (its ``FTS()`` defaults: the
   simple tokenizer, tokens over 40 bytes dropped, lower case, English stemming and stop
   words, ASCII folding), with the filters as tantivy queries;
-- **rows**: the display fields as an Arrow IPC file, memory-mapped: fetching is a ``take``.
+- **rows**: the display fields as an Arrow IPC file, memory-mapped: a fetch reads slices.
 
 Every snapshot folder is written once and never changed, so a reader keeps the version it
 opened. A **full** snapshot holds every row. A **delta** names a full one as its base and
