@@ -74,17 +74,21 @@ def test_the_index_removed_under_a_running_app_is_a_503(client: TestClient) -> N
     assert client.get("/readyz").status_code == 503
 
 
-def test_a_damaged_index_is_a_500_with_one_line(client: TestClient) -> None:
-    home = client.app_state.service.settings.home  # type: ignore[attr-defined]
-    assert client.get("/api/search", params={"q": "meteor shower"}).status_code == 200
-    data = [path for path in (home / "index").rglob("*.lance") if path.parent.name == "data"]
-    assert data, "the LanceDB table's data files"
-    for path in data:  # the manifest stays: the index is there, but cannot be read
-        path.unlink()
-    response = client.get("/api/search", params={"q": "sourdough bread", "mode": "semantic"})
-    assert response.status_code == 500, response.text
-    assert one_line(response).startswith("internal error (")
-    assert "lance" not in response.text.lower()  # no internals: the server's log has them
+def test_a_damaged_index_is_a_500_with_one_line(built: Path, tmp_path: Path) -> None:
+    """The LanceDB table damaged under a server that reads it (with its serving snapshot on,
+    the snapshot in memory would still answer: the table is read without one here)."""
+    home = shutil.copytree(built, tmp_path / "home")
+    app = create_app(settings_for(home, snapshot=False))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/api/search", params={"q": "meteor shower"}).status_code == 200
+        data = [path for path in (home / "index").rglob("*.lance") if path.parent.name == "data"]
+        assert data, "the LanceDB table's data files"
+        for path in data:  # the manifest stays: the index is there, but cannot be read
+            path.unlink()
+        response = client.get("/api/search", params={"q": "sourdough bread", "mode": "semantic"})
+        assert response.status_code == 500, response.text
+        assert one_line(response).startswith("internal error (")
+        assert "lance" not in response.text.lower()  # no internals: the server's log has them
 
 
 @pytest.mark.parametrize("kind", [PodseekError, NotFound, Conflict, Unavailable])

@@ -103,19 +103,21 @@ class IndexVersion:
     answers: AnswerCache = field(default_factory=lambda: AnswerCache(0))
 
     def compute(self, key: SearchKey) -> bytes:
-        """Run the search on this version and cache its answer. A search that fails because
-        the index folder was removed under the server is :class:`Unavailable` (a retry after
-        ``podseek index`` succeeds); any other failure is the server's own and propagates."""
+        """Run the search on this version and cache its answer. An index folder removed under
+        the server is :class:`Unavailable` (a retry after ``podseek index`` succeeds), also
+        when the version in memory (its serving snapshot) could still answer: /readyz says
+        the same; any other failure is the server's own and propagates."""
+        folder = self.searcher.index.folder
+        removed = f"the index at {folder} was removed; run `podseek index` to rebuild it"
+        if manifest_signature(folder) is None:  # one stat per search the cache did not answer
+            raise Unavailable(removed)
         try:
             results = self.searcher.search(*key)
         except PodseekError:
             raise
         except Exception as error:
-            folder = self.searcher.index.folder
             if manifest_signature(folder) is None:
-                raise Unavailable(
-                    f"the index at {folder} was removed; run `podseek index` to rebuild it"
-                ) from error
+                raise Unavailable(removed) from error
             raise
         answer = results.model_dump_json().encode()
         self.answers.put(key, answer)
