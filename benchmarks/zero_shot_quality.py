@@ -1,11 +1,15 @@
-"""Zero-shot quality of each built-in encoder x search mode on the hand-written dev set.
+"""Zero-shot quality of each built-in encoder x search mode on the hand-written set.
 
 Indexes the Listen Notes catalog with every encoder (cached in the bench workspace, so a
-rerun only searches), runs the dev queries in each mode, and scores the runs with ranx:
-recall@10, MRR@10 and nDCG@10, overall and for paraphrase / non-English queries. Writes a
-TREC run file per run and a metrics JSON, and prints a Markdown table.
+rerun only searches), runs one split's queries in each mode, and scores the runs with ranx:
+recall@10, MRR@10 and nDCG@10, overall and by query kind and language. Encoder ensembles
+are scored too: the default hybrid runs of two encoders, min-max normalised and summed
+(ranx's fuse). Writes a TREC run file per run and a metrics JSON, and prints a Markdown
+table.
 
-    python benchmarks/zero_shot_quality.py --data ../shared/data
+The set has two halves: decide on ``--split dev``; report ``--split test`` once, at the end.
+
+    python benchmarks/zero_shot_quality.py --data ../shared/data [--split dev]
 """
 
 import argparse
@@ -13,7 +17,7 @@ import json
 import time
 from pathlib import Path
 
-from ranx import Qrels, Run, evaluate
+from ranx import Qrels, Run, evaluate, fuse
 
 from podseek.beir import QuerySet, load_beir
 from podseek.catalog.ingest import ingest
@@ -28,16 +32,33 @@ METRICS = ["recall@10", "mrr@10", "ndcg@10"]
 DEVSET = Path(__file__).resolve().parent / "devset" / "listennotes"
 
 
+KINDS = ("paraphrase", "lexical", "known-item", "topical")
+# The table's columns: a topical query has many right answers, so it is scored by nDCG; a
+# known-item query has one, so by its rank.
+COLUMNS = (
+    ("all", "recall@10"),
+    ("all", "mrr@10"),
+    ("all", "ndcg@10"),
+    ("paraphrase", "recall@10"),
+    ("lexical", "recall@10"),
+    ("known-item", "mrr@10"),
+    ("topical", "ndcg@10"),
+    ("non-English", "recall@10"),
+    ("cross-lingual", "recall@10"),
+)
+ENSEMBLES = (("e5-small", "minilm"), ("e5-small", "use-multilingual"))
+
+
 def slices(dev: QuerySet) -> list[QuerySet]:
-    """The whole set, and the parts that are hard for keyword search."""
+    """The whole set, each kind of query, and the queries not in English."""
     kinds = {q: m.get("kind") for q, m in dev.metadata.items()}
     langs = {q: m.get("lang") for q, m in dev.metadata.items()}
-    return [
-        dev.subset(set(dev.queries), "all"),
-        dev.subset({q for q, k in kinds.items() if k == "paraphrase"}, "paraphrase"),
-        dev.subset({q for q, k in kinds.items() if k == "lexical"}, "lexical"),
-        dev.subset({q for q, lang in langs.items() if lang != "en"}, "non-English"),
-    ]
+    cross = {q for q, m in dev.metadata.items() if m.get("note", "").startswith("Cross-lingual")}
+    parts = [dev.subset(set(dev.queries), "all")]
+    parts += [dev.subset({q for q, k in kinds.items() if k == kind}, kind) for kind in KINDS]
+    parts.append(dev.subset({q for q, lang in langs.items() if lang != "en"}, "non-English"))
+    parts.append(dev.subset(cross, "cross-lingual"))
+    return [part for part in parts if part.queries]
 
 
 def main() -> None:
@@ -45,11 +66,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--workspace", type=Path, default=Path("/tmp/podseek-bench"))
     parser.add_argument("--models", default=",".join(BUILTINS))
+    parser.add_argument("--split", choices=("dev", "test"), default="dev")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/zero-shot"))
     args = parser.parse_args()
+    args.out = args.out / args.split
     args.out.mkdir(parents=True, exist_ok=True)
 
-    dev = load_beir(DEVSET)
+    dev = load_beir(DEVSET, args.split)
+    runs_by_label: dict[str, Run] = {}
     with CatalogStore(args.workspace / "catalog.sqlite") as catalog:
         ingest(catalog, ListenNotesSource(args.data / "listennotes-dec2017"), progress=False)
         report: dict[str, dict[str, dict[str, float]]] = {}
@@ -82,21 +106,27 @@ def main() -> None:
                     {q: dict(hits) or {"none": 0.0} for q, hits in zip(ids, ranked, strict=True)},
                     name=label,
                 )
-                run.save(str(args.out / f"{label.replace('/', '-')}.trec"), kind="trec")
+                runs_by_label[label] = run
                 report[label] = {"ms_per_query": round(1000 * seconds / len(ids), 1)}
-                for part in slices(dev):
-                    scores = evaluate(
-                        Qrels(part.qrels), Run({q: run[q] for q in part.queries}), METRICS
-                    )
-                    for metric, value in scores.items():
-                        report[label][f"{part.name}_{metric}"] = round(float(value), 4)
             index.close()
+    for first, second in ENSEMBLES:
+        pair = [runs_by_label.get(f"{model}/hybrid-adaptive") for model in (first, second)]
+        if all(pair):
+            label = f"{first}+{second}/hybrid-adaptive"
+            runs_by_label[label] = fuse(pair, norm="min-max", method="wsum")
+            runs_by_label[label].name = label
+            report[label] = {"ms_per_query": sum(report[run.name]["ms_per_query"] for run in pair)}
+    for label, run in runs_by_label.items():
+        run.save(str(args.out / f"{label.replace('/', '-')}.trec"), kind="trec")
+        for part in slices(dev):
+            scores = evaluate(Qrels(part.qrels), Run({q: run[q] for q in part.queries}), METRICS)
+            for metric, value in scores.items():
+                report[label][f"{part.name}_{metric}"] = round(float(value), 4)
     (args.out / "metrics.json").write_text(json.dumps(report, indent=2))
-    columns = [
-        f"{p}_{m}" for p in ("all", "paraphrase", "lexical", "non-English") for m in METRICS[:2]
-    ]
+    names = [part.name for part in slices(dev)]
+    columns = [f"{name}_{metric}" for name, metric in COLUMNS if name in names]
     counts = ", ".join(f"{len(part.queries)} {part.name}" for part in slices(dev)[1:])
-    print(f"\nDev set: {len(dev.queries)} queries ({counts})\n")
+    print(f"\n{args.split} split: {len(dev.queries)} queries ({counts})\n")
     print("| run | " + " | ".join(c.replace("_", " ") for c in columns) + " |")
     print("|---|" + "---:|" * len(columns))
     for label, row in report.items():

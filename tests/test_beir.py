@@ -10,6 +10,7 @@ from podseek.beir import (
     load_qrels,
     load_queries,
     load_trec_topics,
+    write_qrels,
 )
 from podseek.errors import PodseekError
 
@@ -18,11 +19,13 @@ DEVSET = Path(__file__).resolve().parents[1] / "benchmarks" / "devset" / "listen
 
 def test_the_dev_set_loads_in_ranx_shapes() -> None:
     dev = load_beir(DEVSET)
-    assert len(dev.queries) == 78
+    assert len(dev.queries) >= 100
     assert all(2 in judged.values() for judged in dev.qrels.values())
-    assert dev.metadata["q01"]["kind"] == "paraphrase"
-    paraphrase = dev.subset({q for q, m in dev.metadata.items() if m["kind"] == "paraphrase"}, "p")
-    assert len(paraphrase.queries) == 50 and set(paraphrase.qrels) == set(paraphrase.queries)
+    kinds = {q: m["kind"] for q, m in dev.metadata.items()}
+    assert set(kinds.values()) == {"paraphrase", "lexical", "known-item", "topical"}
+    paraphrase = dev.subset({q for q, k in kinds.items() if k == "paraphrase"}, "p")
+    assert len(paraphrase.queries) > len(dev.queries) / 2
+    assert set(paraphrase.qrels) == set(paraphrase.queries)
 
 
 def test_malformed_files_are_one_clear_error(tmp_path: Path) -> None:
@@ -64,9 +67,27 @@ def test_a_trec_folder_reads_graded_qrels_and_xml_or_tsv_topics(tmp_path: Path) 
     assert load_judged_folder(tmp_path).queries == {"9": "ukraine phone call"}
 
 
-def test_a_beir_folder_is_read_from_its_test_or_dev_split() -> None:
-    dev = load_judged_folder(DEVSET)  # the hand-written dev set has qrels/dev.tsv only
-    assert len(dev.queries) == 78 and dev.qrels["q01"]["listennotes:950"] == 2
+def test_a_beir_folder_is_read_from_its_test_split_or_the_split_named(tmp_path: Path) -> None:
+    (tmp_path / "queries.jsonl").write_text(
+        '{"_id": "a", "text": "first"}\n{"_id": "b", "text": "second"}\n'
+    )
+    write_qrels(tmp_path / "qrels" / "dev.tsv", [("a", "ep:1", 2)])
+    assert load_judged_folder(tmp_path).queries == {"a": "first"}
+    write_qrels(tmp_path / "qrels" / "test.tsv", [("b", "ep:2", 1)])
+    assert load_judged_folder(tmp_path).queries == {"b": "second"}
+    dev = load_judged_folder(tmp_path / "qrels" / "dev.tsv")
+    assert dev.queries == {"a": "first"} and dev.qrels == {"a": {"ep:1": 2}}
+    (tmp_path / "queries.jsonl").unlink()
+    with pytest.raises(PodseekError, match=r"no queries\.jsonl"):
+        load_judged_folder(tmp_path / "qrels" / "dev.tsv")
+
+
+def test_the_hand_written_set_has_two_halves() -> None:
+    dev = load_judged_folder(DEVSET / "qrels" / "dev.tsv")
+    test = load_judged_folder(DEVSET)
+    assert len(dev.queries) >= 100 and len(test.queries) >= 100
+    assert not set(dev.queries) & set(test.queries)
+    assert {**dev.qrels, **test.qrels}["q01"]["listennotes:950"] == 2
 
 
 def test_the_trec_podcasts_topics_parse(shared_data: Path) -> None:

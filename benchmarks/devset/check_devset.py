@@ -3,15 +3,17 @@
 Checks, for ``benchmarks/devset/listennotes`` by default:
 
 * ``queries.jsonl`` parses; every query has ``_id``, ``text`` and ``metadata`` with
-  ``lang``, ``kind`` ("paraphrase" or "lexical") and a non-empty ``note``; query texts
-  are 3-12 words long and unique.
-* ``qrels/dev.tsv`` has the header ``query-id	corpus-id	score``, scores are 1 or 2,
-  there are no duplicate pairs, every query-id is a known query and every corpus-id
-  (``listennotes:<episodes.csv id>``) exists in the Listen Notes data.
+  ``lang``, ``kind`` (paraphrase, lexical, known-item or topical) and a non-empty ``note``;
+  query texts are 3-12 words long (topical 1-4) and unique.
+* ``qrels/dev.tsv`` and ``qrels/test.tsv`` have the header ``query-id	corpus-id	score``,
+  scores are 1 or 2, there are no duplicate pairs, every query-id is a known query judged in
+  one file only, and every corpus-id (``listennotes:<episodes.csv id>``) exists in the
+  Listen Notes data.
 * Every query has at least one qrel with score 2; ``metadata.target``, when present, is
   one of them, and its episode has a non-empty description.
-* The set rules: at least 48 queries, at least half of them paraphrases, at least 8
-  queries in a language other than English.
+* The set rules (skipped with ``--partial``, for a part being written): at least 200
+  queries, at least 60% paraphrases, at least 20% not in English, at least 10 known-item
+  and 10 topical queries, every query in dev or test and each kind split in halves.
 * The paraphrase rule: a paraphrase query shares no content word with its target
   episode's text (show title, show description, episode title, episode description).
   Text is HTML-stripped, accent-folded, lowercased and split on anything that is not a
@@ -19,9 +21,9 @@ Checks, for ``benchmarks/devset/listennotes`` by default:
   matches a document word when any simple plural/singular variant of it does
   ("coop"/"coops", "story"/"stories", "box"/"boxes").
 
-Prints counts by kind and language and exits 1 on any failure.
+Prints counts by kind, language and half, and exits 1 on any failure.
 
-Usage: ``python3 benchmarks/devset/check_devset.py [--set DIR] [--data DIR]``
+Usage: ``python3 benchmarks/devset/check_devset.py [--set DIR] [--data DIR] [--partial]``
 (``--data`` defaults to ``../shared/data/listennotes-dec2017`` relative to the repo root).
 """
 
@@ -43,9 +45,15 @@ DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "listennotes-dec2017"
 ID_PREFIX = "listennotes:"
 QRELS_HEADER = ["query-id", "corpus-id", "score"]
 QRELS_HEADER_LINE = "\t".join(QRELS_HEADER)
-KINDS = {"paraphrase", "lexical"}
-MIN_QUERIES = 48
-MIN_NON_ENGLISH = 8
+KINDS = {"paraphrase", "lexical", "known-item", "topical"}
+# Words per query, by kind: topical queries are what listeners type to browse ("true crime").
+WORD_RANGE = {"topical": (1, 4)}
+DEFAULT_WORD_RANGE = (3, 12)
+MIN_QUERIES = 200
+MIN_PARAPHRASE_SHARE = 0.6
+MIN_NON_ENGLISH_SHARE = 0.2
+MIN_PER_KIND = {"known-item": 10, "topical": 10}
+SPLITS = ("dev", "test")
 
 # Function words of the catalog's languages (en, de, nl, es, fr, it); they never count
 # as "distinctive". Kept deliberately short: anything with meaning (even "like" or
@@ -160,9 +168,10 @@ def load_queries(path: Path, errors: list[str]) -> dict[str, dict]:
             errors.append(f"{qid}: metadata.lang missing")
         if not isinstance(meta.get("note"), str) or not meta["note"].strip():
             errors.append(f"{qid}: metadata.note missing")
+        low, high = WORD_RANGE.get(meta.get("kind"), DEFAULT_WORD_RANGE)
         n_words = len(text.split())
-        if not 3 <= n_words <= 12:
-            errors.append(f"{qid}: {n_words} words, want 3-12: {text!r}")
+        if not low <= n_words <= high:
+            errors.append(f"{qid}: {n_words} words, want {low}-{high}: {text!r}")
         queries[qid] = query
     return queries
 
@@ -190,25 +199,69 @@ def load_qrels(path: Path, errors: list[str]) -> list[tuple[str, str, int]]:
     return rows
 
 
+def set_rule_problems(queries: dict[str, dict], split_of: dict[str, str]) -> list[str]:
+    """The rules for the whole set: its size, its mix of kinds and languages, and two
+    splits of the same make-up (decisions are made on dev; test is reported once, at the end,
+    so tuning shows as a gap between the two)."""
+    problems = []
+    kinds = Counter(q["metadata"].get("kind") for q in queries.values())
+    non_english = sum(q["metadata"].get("lang") != "en" for q in queries.values())
+    if len(queries) < MIN_QUERIES:
+        problems.append(f"only {len(queries)} queries, want at least {MIN_QUERIES}")
+    if kinds["paraphrase"] < MIN_PARAPHRASE_SHARE * len(queries):
+        problems.append(f"only {kinds['paraphrase']} of {len(queries)} queries are paraphrases")
+    if non_english < MIN_NON_ENGLISH_SHARE * len(queries):
+        problems.append(f"only {non_english} of {len(queries)} queries are not in English")
+    for kind, least in MIN_PER_KIND.items():
+        if kinds[kind] < least:
+            problems.append(f"only {kinds[kind]} {kind} queries, want at least {least}")
+    unjudged = sorted(set(queries) - set(split_of))
+    if unjudged:
+        problems.append(f"queries in no split: {', '.join(unjudged)}")
+    for kind in kinds:
+        counts = Counter(
+            split_of.get(q) for q, v in queries.items() if v["metadata"]["kind"] == kind
+        )
+        if abs(counts["dev"] - counts["test"]) > 1:
+            problems.append(
+                f"{kind}: {counts['dev']} in dev, {counts['test']} in test; want halves"
+            )
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every check, print a summary, return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", type=Path, default=DEFAULT_SET, help="dev set folder")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Listen Notes CSV folder")
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="check the queries and qrels only, not the set rules (for a part being written)",
+    )
     args = parser.parse_args(argv)
 
     errors: list[str] = []
-    for needed in (args.set / "queries.jsonl", args.set / "qrels" / "dev.tsv"):
-        if not needed.is_file():
-            print(f"error: {needed} not found", file=sys.stderr)
-            return 1
+    qrels_paths = [args.set / "qrels" / f"{split}.tsv" for split in SPLITS]
+    qrels_paths = [path for path in qrels_paths if path.is_file()]
+    if not (args.set / "queries.jsonl").is_file() or not qrels_paths:
+        print(
+            f"error: {args.set} needs queries.jsonl and qrels/dev.tsv or test.tsv", file=sys.stderr
+        )
+        return 1
     for needed in (args.data / "episodes.csv", args.data / "podcasts.csv"):
         if not needed.is_file():
             print(f"error: {needed} not found (pass --data)", file=sys.stderr)
             return 1
 
     queries = load_queries(args.set / "queries.jsonl", errors)
-    qrels = load_qrels(args.set / "qrels" / "dev.tsv", errors)
+    split_of: dict[str, str] = {}
+    qrels: list[tuple[str, str, int]] = []
+    for path in qrels_paths:
+        for qid, cid, score in load_qrels(path, errors):
+            if split_of.setdefault(qid, path.stem) != path.stem:
+                errors.append(f"{qid}: judged in both {split_of[qid]}.tsv and {path.name}")
+            qrels.append((qid, cid, score))
     episodes, podcasts = load_catalog(args.data)
 
     by_query: dict[str, dict[str, int]] = {qid: {} for qid in queries}
@@ -227,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         if not perfect:
             errors.append(f"{qid}: no qrel with score 2")
             continue
+        if meta.get("kind") == "topical":
+            continue  # many episodes answer it; none is "the" target
         target = meta.get("target")
         if target is not None:
             target_id = str(target).removeprefix(ID_PREFIX)
@@ -253,12 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     cross = sum(
         q["metadata"].get("note", "").lower().startswith("cross-lingual") for q in queries.values()
     )
-    if len(queries) < MIN_QUERIES:
-        errors.append(f"only {len(queries)} queries, want at least {MIN_QUERIES}")
-    if kinds["paraphrase"] * 2 < len(queries):
-        errors.append(f"only {kinds['paraphrase']} of {len(queries)} queries are paraphrases")
-    if non_english < MIN_NON_ENGLISH:
-        errors.append(f"only {non_english} non-English queries, want {MIN_NON_ENGLISH}")
+    if not args.partial:
+        errors += set_rule_problems(queries, split_of)
 
     target_ids = {
         str(q["metadata"].get("target", "")).removeprefix(ID_PREFIX) for q in queries.values()
@@ -272,6 +323,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"qrels: {len(qrels)} lines (score 2: {scores[2]}, score 1: {scores[1]})")
     print(f"distinct target episodes: {len(target_ids)}, distinct target shows: {len(shows)}")
     print(f"paraphrase check: {kinds['paraphrase']} queries against their target episode")
+    for split in SPLITS:
+        in_split = [q for q in queries.values() if split_of.get(q["_id"]) == split]
+        split_kinds = Counter(q["metadata"].get("kind") for q in in_split)
+        split_foreign = sum(q["metadata"].get("lang") != "en" for q in in_split)
+        print(
+            f"{split}: {len(in_split)} queries ("
+            + ", ".join(f"{k}={n}" for k, n in sorted(split_kinds.items()))
+            + f"; non-English={split_foreign})"
+        )
     if errors:
         for error in errors:
             print(f"FAIL {error}")

@@ -168,8 +168,15 @@ def load_trec(folder: Path) -> QuerySet:
 
 def load_judged_folder(folder: Path) -> QuerySet:
     """The judged queries of a folder in BEIR form (``queries.jsonl`` and the qrels of its
-    test, else dev split) or TREC form: what ``podseek evaluate --qrels`` reads."""
+    test, else dev split) or TREC form: what ``podseek evaluate --qrels`` reads. One split of a
+    BEIR folder is named by its qrels file (``FOLDER/qrels/dev.tsv``): a set kept in halves is
+    tuned on one and reported on the other."""
     folder = Path(folder)
+    if folder.is_file() and folder.suffix == ".tsv" and folder.parent.name == "qrels":
+        beir_folder = folder.parent.parent
+        if not (beir_folder / "queries.jsonl").is_file():
+            raise PodseekError(f"--qrels {folder}: no queries.jsonl in {beir_folder}")
+        return load_beir(beir_folder, folder.stem)
     if not folder.is_dir():
         raise PodseekError(f"--qrels {folder}: no such folder")
     if (folder / "queries.jsonl").is_file():

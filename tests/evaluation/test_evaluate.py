@@ -203,3 +203,19 @@ def test_evaluate_reuses_the_workspace_index_in_milvus(
     for row in ("tuned / semantic", "tuned / hybrid"):
         for metric in ("recall@10", "mrr@10", "ndcg@10"):
             assert on_milvus[row][metric] == pytest.approx(on_lancedb[row][metric]), (row, metric)
+
+
+def test_one_split_of_a_beir_folder_is_a_set_named_by_folder_and_split(tmp_path: Path) -> None:
+    from podseek.evaluation.evaluate import judged_folder_set
+
+    folder = tmp_path / "handwritten"
+    folder.mkdir()
+    write_jsonl(
+        folder / "queries.jsonl", [{"_id": "a", "text": "one"}, {"_id": "b", "text": "two"}]
+    )
+    write_qrels(folder / "qrels" / "dev.tsv", [("a", "ep:1", 2), ("a", "elsewhere:9", 1)])
+    write_qrels(folder / "qrels" / "test.tsv", [("b", "ep:2", 2)])
+    dev = judged_folder_set(folder / "qrels" / "dev.tsv", {"ep:1", "ep:2"})
+    assert dev.key == "handwritten dev" and dev.queries.queries == {"a": "one"}
+    assert dev.queries.qrels == {"a": {"ep:1": 2}} and dev.skipped
+    assert judged_folder_set(folder, {"ep:1", "ep:2"}).queries.queries == {"b": "two"}

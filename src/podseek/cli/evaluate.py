@@ -38,7 +38,8 @@ def evaluate_command(
         typer.Option(
             "--qrels",
             help="A folder of judged queries (BEIR: queries.jsonl + qrels/test|dev.tsv; TREC: "
-            "a qrels file + topics); repeat for more.",
+            "a qrels file + topics), or one BEIR split's file (FOLDER/qrels/dev.tsv); repeat "
+            "for more.",
         ),
     ] = None,
     run: Annotated[

@@ -38,7 +38,10 @@ def pipeline_command(
     ] = None,
     qrels: Annotated[
         list[Path] | None,
-        typer.Option(help="Judged queries (BEIR or TREC folder) to evaluate on; repeatable."),
+        typer.Option(
+            help="Judged queries to evaluate on (a BEIR or TREC folder, or FOLDER/qrels/dev.tsv "
+            "for one split); repeatable."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sample, the split and training.")] = 0,
     force: Annotated[

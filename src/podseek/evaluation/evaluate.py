@@ -152,7 +152,8 @@ def judged_folder_set(folder: Path, catalog_ids: set[str]) -> JudgedSet:
             f"--qrels {folder}: none of its {len(queries.qrels)} judged queries has a relevant "
             "episode in this catalog (are the ids the catalog's, like listennotes:950?)"
         )
-    name = Path(folder).resolve().name
+    folder = Path(folder).resolve()
+    name = folder.name if folder.is_dir() else f"{folder.parents[1].name} {folder.stem}"
     subset = queries.subset(kept, name)
     return JudgedSet(name, f"{name} ({len(kept)} judged queries)", subset, "catalog", dict(skipped))
 
