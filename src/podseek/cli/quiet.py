@@ -4,9 +4,9 @@ A stage prints one progress bar and its summary line. The libraries under it wou
 own output: transformers' bars ("Loading weights", "Writing model shards"), its advisory log
 lines (the tokenizer's PAD/BOS notice), sentence-transformers' model-card bar ("Computing
 widget examples"), the GGUF reader's bar, huggingface_hub's and datasets' bars, and Python
-warnings raised in their code. None of it is something a podseek user acts on, and it
-buries the stage's own lines. ``--verbose`` (or ``PODSEEK_VERBOSE=1``, which the pipeline's
-child stages inherit) lets all of it through.
+warnings raised in their code (ranx's included). None of it is something a podseek user acts
+on, and it buries the stage's own lines. ``--verbose`` (or ``PODSEEK_VERBOSE=1``, which the
+pipeline's child stages inherit) lets all of it through.
 
 The CLI imports those libraries lazily, inside commands, so the environment variables set
 here are read when they load; a library already loaded (a test process, say) is told
@@ -38,8 +38,11 @@ ENVIRONMENT = {
 # Loggers of the libraries that log through the standard module (warnings would otherwise
 # reach stderr through logging's last-resort handler).
 LOGGERS = ("transformers", "sentence_transformers", "huggingface_hub", "datasets", "accelerate")
-# Python warnings raised in these packages' code.
-WARNING_MODULES = r"(transformers|sentence_transformers|huggingface_hub|datasets|accelerate)(\.|$)"
+# Python warnings raised in these packages' code (ranx's numba kernels warn of an unsafe
+# integer cast on every evaluation).
+WARNING_MODULES = (
+    r"(transformers|sentence_transformers|huggingface_hub|datasets|accelerate|ranx|numba)(\.|$)"
+)
 # Modules whose bars are plain tqdm, which no library switch turns off: their ``tqdm`` name is
 # replaced, when they load, by one that is disabled.
 PLAIN_TQDM = (
