@@ -113,7 +113,7 @@ def main() -> None:
         pair = [runs_by_label.get(f"{model}/hybrid-adaptive") for model in (first, second)]
         if all(pair):
             label = f"{first}+{second}/hybrid-adaptive"
-            runs_by_label[label] = fuse(pair, norm="min-max", method="wsum")
+            runs_by_label[label] = fuse(pair, norm="min-max", method="sum")
             runs_by_label[label].name = label
             report[label] = {"ms_per_query": sum(report[run.name]["ms_per_query"] for run in pair)}
     for label, run in runs_by_label.items():
