@@ -73,12 +73,6 @@ def load_corpus(path: Path) -> dict[str, str]:
     return {doc_id: text for doc_id, text, _ in _jsonl_rows(path, "document", "corpus.jsonl")}
 
 
-def load_corpus_titles(path: Path) -> dict[str, str]:
-    """``{_id: title}`` of a BEIR ``corpus.jsonl`` ("" where a document has none)."""
-    rows = _jsonl_rows(path, "document", "corpus.jsonl")
-    return {doc_id: str(row.get("title") or "") for doc_id, _, row in rows}
-
-
 def load_qrels(path: Path) -> dict[str, dict[str, int]]:
     if not path.is_file():
         raise PodseekError(f"{path}: no such file")

@@ -17,7 +17,7 @@ import pytest
 from transformers import TrainerCallback, TrainerControl, TrainerState
 from typer.testing import CliRunner
 
-from podseek.beir import load_corpus, load_qrels, write_jsonl, write_qrels
+from podseek.beir import load_corpus, load_qrels
 from podseek.cli import app
 from podseek.config import Settings
 from podseek.errors import PodseekError
@@ -29,7 +29,6 @@ from podseek.training.train import (
     format_duration,
     logging_interval,
     mining_corpus,
-    passage_for,
     progress_callback,
     train_model,
     training_pairs,
@@ -221,31 +220,3 @@ def test_bad_requests_are_one_line_errors(home: Path, tmp_path: Path) -> None:
         train_model("minilm", home / "pairs", home, "e5-small", SETTINGS)
     with pytest.raises(PodseekError, match="unknown model 'gpt-9'"):
         train_model("gpt-9", home / "pairs", home, "x", SETTINGS)
-
-
-def test_a_title_query_trains_against_the_rest_of_the_text(tmp_path: Path) -> None:
-    text = "Food Talk. Recipes weekly. Healthy at Christmas? Eat less pie."
-    assert passage_for("healthy at christmas", "Healthy at Christmas?", text) == (
-        "Food Talk. Recipes weekly. Eat less pie."
-    )
-    assert passage_for("eating well over the holidays", "Healthy at Christmas?", text) == text
-    assert passage_for("Food Talk", "Food Talk", "Food Talk") == "Food Talk"  # nothing else
-
-    pairs = tmp_path / "pairs"
-    pairs.mkdir()
-    write_jsonl(
-        pairs / "corpus.jsonl",
-        [
-            {"_id": "x:1", "title": "Healthy at Christmas?", "text": text},
-            {"_id": "x:2", "title": "Snow", "text": "Weather. Snow. More snow is coming."},
-        ],
-    )
-    write_jsonl(
-        pairs / "queries.jsonl",
-        [{"_id": "a", "text": "Healthy at Christmas?"}, {"_id": "b", "text": "will it snow"}],
-    )
-    write_qrels(pairs / "qrels" / "train.tsv", [("a", "x:1", 1), ("b", "x:2", 1)])
-    assert sorted(training_pairs(pairs, None, 0)) == [
-        ("Healthy at Christmas?", "Food Talk. Recipes weekly. Eat less pie."),
-        ("will it snow", "Weather. Snow. More snow is coming."),
-    ]

@@ -49,7 +49,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from podseek.beir import load_corpus, load_corpus_titles, load_qrels, load_queries
+from podseek.beir import load_corpus, load_qrels, load_queries
 from podseek.errors import PodseekError
 from podseek.extras import require
 from podseek.models.device import CPU, Device
@@ -140,9 +140,8 @@ def training_pairs(pairs_dir: Path, max_pairs: int | None, seed: int) -> list[tu
     queries, _ = load_queries(pairs_dir / "queries.jsonl")
     qrels = load_qrels(pairs_dir / "qrels" / "train.tsv")
     corpus = load_corpus(pairs_dir / "corpus.jsonl")
-    titles = load_corpus_titles(pairs_dir / "corpus.jsonl")
     pairs = [
-        (queries[qid], passage_for(queries[qid], titles[doc], corpus[doc]))
+        (queries[qid], corpus[doc])
         for qid, judged in sorted(qrels.items())
         for doc, grade in judged.items()
         if grade > 0 and qid in queries and doc in corpus
@@ -153,25 +152,6 @@ def training_pairs(pairs_dir: Path, max_pairs: int | None, seed: int) -> list[tu
     if len(pairs) < 2:
         raise PodseekError(f"{pairs_dir}: fewer than 2 training pairs; generate more queries")
     return pairs
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"\w+", text.casefold())
-
-
-def passage_for(query: str, title: str, text: str) -> str:
-    """What a query trains against: the episode's text, without the title when the query is
-    the title (the ``title`` generator's free pseudo-queries). Paired with a text that holds
-    it, a title is found by copying its words, which teaches the encoder nothing; paired
-    with the rest of the text it teaches what a short description of the episode looks
-    like, as Contriever's crops pair one span with the rest of its document."""
-    if not title or _words(query) != _words(title):
-        return text
-    start = text.find(title)
-    if start < 0:
-        return text
-    rest = (text[:start] + text[start + len(title) :].lstrip(". ")).strip()
-    return rest or text
 
 
 def mining_corpus(pairs_dir: Path) -> list[str]:
