@@ -117,16 +117,17 @@ def main() -> None:
             runs_by_label[label] = fuse(pair, norm="min-max", method="sum")
             runs_by_label[label].name = label
             report[label] = {"ms_per_query": sum(report[run.name]["ms_per_query"] for run in pair)}
+    parts = slices(dev)
     for label, run in runs_by_label.items():
         run.save(str(args.out / f"{label.replace('/', '-')}.trec"), kind="trec")
-        for part in slices(dev):
+        for part in parts:
             scores = evaluate(Qrels(part.qrels), Run({q: run[q] for q in part.queries}), METRICS)
             for metric, value in scores.items():
                 report[label][f"{part.name}_{metric}"] = round(float(value), 4)
     (args.out / "metrics.json").write_text(json.dumps(report, indent=2))
-    names = [part.name for part in slices(dev)]
+    names = [part.name for part in parts]
     columns = [f"{name}_{metric}" for name, metric in COLUMNS if name in names]
-    counts = ", ".join(f"{len(part.queries)} {part.name}" for part in slices(dev)[1:])
+    counts = ", ".join(f"{len(part.queries)} {part.name}" for part in parts[1:])
     print(f"\n{args.split} split: {len(dev.queries)} queries ({counts})\n")
     print("| run | " + " | ".join(c.replace("_", " ") for c in columns) + " |")
     print("|---|" + "---:|" * len(columns))

@@ -23,6 +23,11 @@ def script(name: str) -> ModuleType:
     return module
 
 
+def committed_queries() -> list[dict]:
+    lines = (SET / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
 def test_the_committed_set_passes_its_checker(
     shared_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -64,8 +69,7 @@ def test_the_checker_fails_a_set_that_breaks_a_rule(
 
 def test_the_split_is_the_one_the_script_deals() -> None:
     split = script("split_devset")
-    lines = (SET / "queries.jsonl").read_text(encoding="utf-8").splitlines()
-    queries = [json.loads(line) for line in lines if line.strip()]
+    queries = committed_queries()
     committed = {}
     for name in ("dev", "test"):
         rows = (SET / "qrels" / f"{name}.tsv").read_text(encoding="utf-8").splitlines()[1:]
@@ -76,8 +80,7 @@ def test_the_split_is_the_one_the_script_deals() -> None:
 @pytest.mark.parametrize("kind", ["paraphrase", "lexical", "known-item", "topical"])
 def test_each_kind_is_split_in_halves(kind: str) -> None:
     split = script("split_devset")
-    lines = (SET / "queries.jsonl").read_text(encoding="utf-8").splitlines()
-    queries = [json.loads(line) for line in lines if line.strip()]
+    queries = committed_queries()
     halves = split.halves(queries)
     of_kind = [q["_id"] for q in queries if q["metadata"]["kind"] == kind]
     in_dev = sum(halves[q] == "dev" for q in of_kind)
