@@ -5,7 +5,7 @@ DATA ?= ../shared/data
 BIN = $(VENV)/bin
 
 .PHONY: demo test test-slow chromium bench-ingest bench-encode bench-latency bench-query-engines bench-quality \
-	bench-generate bench-serve bench-million bench-backends bench-scale docs clean
+	bench-generate bench-serve bench-million bench-listener bench-backends bench-scale docs clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ bench-million: $(BIN)/.installed
 			--home $(HOME1M) --data $(DATA) --workers $$workers --no-swap; \
 	done; done
 	PODSEEK_ANSWER_CACHE_SIZE=0 $(BIN)/python benchmarks/serve_load.py --home $(HOME1M) --data $(DATA)
+
+# suggestions, did you mean, shows, more like this, date sort (issue 18) over the 100k workspace
+bench-listener: $(BIN)/.installed
+	$(BIN)/python benchmarks/listener_features.py --home $(or $(HOME100K),/tmp/podseek-bench/serve-100k) --data $(DATA)
 
 bench-backends: $(BIN)/.installed
 	$(BIN)/python benchmarks/backend_latency.py --sizes 10000,100000 --data $(DATA)

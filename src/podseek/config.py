@@ -160,6 +160,13 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(
         10.0, gt=0, description="Seconds a search request may take before the API gives up."
     )
+    search_log: Path | None = Field(
+        None,
+        description="JSON Lines file where `podseek serve` appends listeners' searches and "
+        "clicks (no IP addresses; a random per-tab session id), in the format `podseek "
+        "queries import-logs` reads; past queries searched at least twice become suggestions. "
+        "Unset: nothing is logged.",
+    )
 
     @field_validator("device", "search_device")
     @classmethod
@@ -170,7 +177,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("home", "data_dir")
+    @field_validator("home", "data_dir", "search_log")
     @classmethod
     def _expand_user(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None

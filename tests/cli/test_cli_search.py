@@ -90,3 +90,53 @@ def test_search_errors_are_one_line(workspace: Settings) -> None:
     for bad in (["search", "soup", "--mode", "fuzzy"], ["search", "soup", "--k", "0"]):
         result = runner.invoke(app, bad)
         assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_shows_sorting_similar_suggestions_and_did_you_mean(workspace: Settings) -> None:
+    run("ingest", "listennotes", str(FIXTURES / "listennotes"))
+    run("ingest", "rss", str(FIXTURES / "show.xml"))
+    assert run("index", "--model", "minilm").exit_code == 0
+
+    shows = json.loads(run("search", "astronomy", "--type", "show", "--json").stdout)
+    top = shows["results"][0]["data"][0]
+    assert top["show_title"] == "Night Sky Notes" and top["episode_count"] == 3
+    printed = run("search", "astronomy", "--type", "show").output
+    assert "Night Sky Notes" in printed and "3 episodes" in printed
+
+    dated = json.loads(run("search", "food", "--sort", "date", "--k", "4", "--json").stdout)
+    days = [h["published_at"] for h in dated["results"][0]["data"] if h["published_at"]]
+    assert len(days) >= 2 and days == sorted(days, reverse=True)
+
+    similar = run("similar", "rss:show:ns-001", "--same-show", "exclude", "--json")
+    assert similar.exit_code == 0, similar.output
+    hits = json.loads(similar.stdout)["data"]
+    assert hits and all(h["show_id"] != "rss:show:https://nightsky.example" for h in hits)
+    assert "rss:show:ns-001" not in run("similar", "rss:show:ns-001").output.split()
+
+    suggestions = json.loads(run("suggest", "nigh", "--json").stdout)["suggestions"]
+    assert suggestions[0] == {
+        "text": "Night Sky Notes",
+        "kind": "show",
+        "id": "rss:show:https://nightsky.example",
+    }
+    assert "Night Sky Notes  (show" in run("suggest", "Nigh").output
+
+    typo = run("search", "astronmy")
+    assert 'did you mean "astronomy"?' in typo.output
+    assert json.loads(run("search", "astronmy", "--json").stdout)["results"][0]["did_you_mean"]
+
+
+def test_listener_command_errors_are_one_line(workspace: Settings) -> None:
+    run("ingest", "rss", str(FIXTURES / "show.xml"))
+    run("index", "--model", "minilm")
+    for bad, message in [
+        (["similar", "nope:1"], "no episode with id 'nope:1' in the index"),
+        (["suggest", "   "], "give the start of a title"),
+        (["search", "x", "--type", "show", "--sort", "date"], "--sort date orders episodes"),
+        (["search", "x", "--min-duration", "60", "--max-duration", "30"], "must not be more"),
+    ]:
+        result = runner.invoke(app, bad)
+        assert result.exit_code == 1, result.output
+        assert message in result.stderr and "Traceback" not in result.output
+    result = runner.invoke(app, ["search", "x", "--type", "podcast"])
+    assert result.exit_code == 2 and "Traceback" not in result.output

@@ -54,6 +54,7 @@ def home(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
     return home
 
 
+@pytest.mark.slow  # 4.5 min (the whole quick recipe): kept out of the default run's 15 minutes
 def test_the_first_run_runs_every_stage_and_ends_with_the_evaluation(home: Path) -> None:
     output = (home / "first-run.txt").read_text()
     assert statuses(output) == dict.fromkeys(STAGES, "ran")
@@ -78,6 +79,7 @@ def test_the_first_run_runs_every_stage_and_ends_with_the_evaluation(home: Path)
     assert "report: " in output
 
 
+@pytest.mark.slow  # needs the first run's workspace
 def test_a_second_run_skips_every_stage(home: Path, shared_data: Path) -> None:
     before = {s: (home / "pipeline" / f"{s}.json").read_text() for s in STAGES}
     result = run_pipeline(home, shared_data)

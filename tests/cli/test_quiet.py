@@ -52,6 +52,7 @@ def tiny_workspace(home: Path) -> Path:
     return home
 
 
+@pytest.mark.slow  # 1.5 min (expands e5-small): kept out of the default run's 15 minutes
 def test_index_prints_its_summary_and_no_library_notices(tmp_path: Path) -> None:
     """A first ``index`` with e5-small expands the packaged weights through transformers,
     which draws its own bars: none of them reach the user."""

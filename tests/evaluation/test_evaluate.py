@@ -131,26 +131,31 @@ def test_evaluate_writes_the_report_with_every_model_mode_and_set(
     assert "| tuned / semantic |" in again.stdout and "keyword" not in again.stdout
 
 
+def fails(*args: str, message: str) -> None:
+    result = run("evaluate", *args)
+    assert result.exit_code == 1, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
 def test_user_mistakes_are_one_line(
     workspace: Settings, trained: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def fails(*args: str, message: str) -> None:
-        result = run("evaluate", *args)
-        assert result.exit_code == 1, result.output
-        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
-
     fails("--models", "nope", message="unknown model 'nope'")
     fails("--modes", "fast", message="unknown mode 'fast'")
     fails("--qrels", str(workspace.home / "missing"), message="no such folder")
     fails("--run", "../up", message="plain folder name")
     empty = trained["trec"].parent / "empty"
-    empty.mkdir()
+    empty.mkdir(exist_ok=True)
     fails("--qrels", str(empty), message="one qrels file")
-    assert run("evaluate", "--run", "once", "--sample", "0", "--modes", "keyword").exit_code == 0
-    fails("--run", "once", message="exists; choose another --run")
     monkeypatch.setenv("PODSEEK_HOME", str(workspace.home.parent / "empty-ws"))
     get_settings.cache_clear()
     fails(message="nothing to evaluate on")
+
+
+@pytest.mark.slow  # 1.5 min (a whole evaluation first): kept out of the default run's 15 min
+def test_a_run_name_is_not_reused(workspace: Settings) -> None:
+    assert run("evaluate", "--run", "once", "--sample", "0", "--modes", "keyword").exit_code == 0
+    fails("--run", "once", message="exists; choose another --run")
 
 
 def test_the_tuned_model_indexes_searches_and_serves_by_name(workspace: Settings) -> None:

@@ -186,6 +186,7 @@ def podseek(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
+@pytest.mark.slow  # 1.5 min (a Ray cluster, three commands): kept out of the default 15 min
 def test_the_commands_run_on_ray(feed_workspace: Settings, monkeypatch) -> None:
     monkeypatch.setenv("PODSEEK_DEVICE", "cpu")
     monkeypatch.setenv("PODSEEK_QUERY_ENGINE", "torch")  # no ONNX export: not what is tested

@@ -7,10 +7,11 @@ import pytest
 
 from podseek.catalog.cleaning import content_words
 from podseek.catalog.store import CatalogStore
+from podseek.errors import NotFound
 from podseek.index.base import SearchFilters
 from podseek.index.episode_index import EpisodeIndex, build_index
 from podseek.models.registry import load_encoder
-from podseek.search.engine import Searcher, SearchMode
+from podseek.search.engine import SameShow, Searcher, SearchMode, Sort
 from podseek.search.fusion import (
     ADAPTIVE_MIN_ALPHA,
     CONVEX_ALPHA,
@@ -186,3 +187,43 @@ def test_snippet_centres_on_a_query_word() -> None:
     snippet = make_snippet(text, "Title", "geminids", width=60)
     assert "geminids" in snippet and snippet.startswith("…")
     assert make_snippet(text, "Title", "nothing matches", width=40).startswith("filler")
+
+
+def test_date_sort_orders_the_relevant_top_newest_first(searcher: Searcher) -> None:
+    by_relevance = searcher.search("kitchen bread christmas cooking", k=4)
+    by_date = searcher.search("kitchen bread christmas cooking", k=4, sort=Sort.DATE)
+    assert by_date.sort is Sort.DATE
+    # the same top k (the relevance cut comes first), reordered
+    assert {h.id for h in by_date.data} == {h.id for h in by_relevance.data}
+    dated = [h.published_at for h in by_date.data if h.published_at]
+    assert dated == sorted(dated, reverse=True) and len(dated) >= 2
+    undated = [n for n, h in enumerate(by_date.data) if h.published_at is None]
+    assert all(n >= len(dated) for n in undated)  # undated episodes last
+
+
+def test_similar_ranks_by_the_stored_vector_without_the_episode_itself(searcher: Searcher) -> None:
+    results = searcher.similar("rss:show:ns-001", k=3)
+    ids = [h.id for h in results.data]
+    assert "rss:show:ns-001" not in ids and len(ids) == 3
+    assert results.data[0].show_title == "Night Sky Notes"  # the nearest: the same sky show
+    assert results.query == "Watching the Geminids"
+    assert all(-1.0 <= h.score <= 1.0 for h in results.data)
+
+
+def test_similar_keeps_or_leaves_out_the_episodes_own_show(searcher: Searcher) -> None:
+    show = "rss:show:https://nightsky.example"
+    only = searcher.similar("rss:show:ns-001", k=5, same_show=SameShow.ONLY)
+    assert only.data and {h.show_id for h in only.data} == {show}
+    assert len(only.data) == 2  # the show's two other episodes, no more
+    others = searcher.similar("rss:show:ns-001", k=5, same_show=SameShow.EXCLUDE)
+    assert len(others.data) == 5 and show not in {h.show_id for h in others.data}
+
+
+def test_similar_applies_filters(searcher: Searcher) -> None:
+    results = searcher.similar("listennotes:1", k=5, filters=SearchFilters(language="en"))
+    assert results.data and {h.language for h in results.data} == {"en"}
+
+
+def test_similar_to_an_unknown_episode_is_not_found(searcher: Searcher) -> None:
+    with pytest.raises(NotFound, match="no episode with id 'nope:1'"):
+        searcher.similar("nope:1")

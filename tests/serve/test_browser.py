@@ -2,13 +2,15 @@
 
 The stand-in (``standin_app``) is a real FastAPI app on a real port: it serves the page's
 static folder exactly as the service does (``/`` and ``/static``) and answers
-``/api/search`` and ``/api/facets`` with fixed JSON, one result of which is hostile (HTML
-and ``javascript:`` URLs) to prove that the page shows API data as text and never runs it.
+``/api/search``, ``/api/suggest`` and ``/api/facets`` with fixed JSON, one result of which is
+hostile (HTML and ``javascript:`` URLs) to prove that the page shows API data as text and
+never runs it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 import time
@@ -93,8 +95,9 @@ HITS: list[dict[str, Any]] = [
 ]
 
 
-def standin_app(calls: list[dict[str, str]]) -> FastAPI:
-    """The page's static folder and two fixed API routes; ``calls`` records each search."""
+def standin_app(calls: list[dict[str, str]], sessions: list[str] | None = None) -> FastAPI:
+    """The page's static folder and fixed API routes; ``calls`` records each search (less its
+    ``session``, which goes to ``sessions``)."""
     app = FastAPI()
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -109,6 +112,9 @@ def standin_app(calls: list[dict[str, str]]) -> FastAPI:
     @app.get("/api/search")
     def search(request: Request) -> JSONResponse:
         params = dict(request.query_params)
+        session = params.pop("session", "")
+        if sessions is not None:
+            sessions.append(session)
         calls.append(params)
         if params["q"] == "unavailable":
             detail = "the index is still loading; try again in a minute"
@@ -116,8 +122,18 @@ def standin_app(calls: list[dict[str, str]]) -> FastAPI:
         hits = [] if params["q"] == "nothing" else HITS
         if params.get("lang"):
             hits = [h for h in hits if h["language"] == params["lang"]]
-        body = {"query": params["q"], "mode": params.get("mode", "hybrid")}
+        body = {"query": params["q"], "mode": params.get("mode", "hybrid"), "did_you_mean": None}
         return JSONResponse({**body, "count": len(hits), "took_ms": 12.3, "data": hits})
+
+    @app.get("/api/suggest")
+    def suggest(q: str) -> dict[str, Any]:
+        titles = [("episode", h["episode_title"], h["id"]) for h in HITS]
+        found = [(kind, text, id_) for kind, text, id_ in titles if q.lower() in text.lower()]
+        return {"query": q, "suggestions": [{"text": t, "kind": k, "id": i} for k, t, i in found]}
+
+    @app.post("/api/clicks", status_code=204)
+    def clicks() -> None:
+        return None
 
     return app
 
@@ -125,6 +141,7 @@ def standin_app(calls: list[dict[str, str]]) -> FastAPI:
 class Site:
     def __init__(self) -> None:
         self.calls: list[dict[str, str]] = []
+        self.sessions: list[str] = []
         self.url = ""
 
 
@@ -153,7 +170,7 @@ def serving(app: Any, lifespan: str = "off") -> Iterator[str]:
 def site() -> Iterator[Site]:
     """The stand-in app, served on a free port of 127.0.0.1."""
     site = Site()
-    with serving(standin_app(site.calls)) as url:
+    with serving(standin_app(site.calls, site.sessions)) as url:
         site.url = url
         yield site
 
@@ -210,7 +227,7 @@ def test_search_from_the_box(page: Page, site: Site, tmp_path: Path) -> None:
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
 
     page.goto(f"{site.url}/")
-    box = page.get_by_role("searchbox", name="Search episodes")
+    box = page.get_by_role("combobox", name="Search episodes")
     expect(box).to_be_focused()
     languages = page.locator("#lang option")
     expect(languages).to_have_count(3)  # "Any language" and the two from /api/facets
@@ -222,6 +239,7 @@ def test_search_from_the_box(page: Page, site: Site, tmp_path: Path) -> None:
     expect(results(page)).to_have_count(3)
     expect(page.get_by_role("status")).to_have_text("3 results in 12 ms")
     assert site.calls[-1] == {"q": "meteor shower", "mode": "hybrid", "k": "10"}
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", site.sessions[-1]), site.sessions
     assert "q=meteor+shower" in page.url and "mode=hybrid" in page.url
 
     first, second, hostile = (results(page).nth(i) for i in range(3))
@@ -239,7 +257,7 @@ def test_search_from_the_box(page: Page, site: Site, tmp_path: Path) -> None:
     assert audio.evaluate("a => a.controls")
 
     expect(second.get_by_role("heading", name="Sternschnuppen im Winter")).to_be_visible()
-    expect(second.locator("a, audio")).to_have_count(0)  # no URLs, no link and no player
+    expect(second.locator("h2 a, audio")).to_have_count(0)  # no URLs, no link and no player
     expect(second.locator(".snippet mark")).to_have_text(["Meteor"])  # case-insensitive
     expect(second.locator(".duration")).to_have_text("31 min")
     expect(second).to_have_attribute("lang", "de")
@@ -250,7 +268,9 @@ def test_search_from_the_box(page: Page, site: Site, tmp_path: Path) -> None:
     expect(hostile.locator(".snippet")).to_have_text(
         "Meteor facts <script>window.__pwned = 1</script> and more"
     )
-    expect(hostile.locator("img, script, b, a, audio, time")).to_have_count(0)
+    expect(hostile.locator("img, script, b, h2 a, audio, time")).to_have_count(0)
+    for href in [a.get_attribute("href") or "" for a in page.locator("#results a").all()]:
+        assert href.startswith(("https://", "/?")), href  # the page's own links, or http(s)
     assert page.evaluate("() => window.__pwned") is None
 
     page.screenshot(path=tmp_path / "search.png", full_page=True)
@@ -261,6 +281,7 @@ def test_search_from_the_box(page: Page, site: Site, tmp_path: Path) -> None:
     expect(results(page)).to_have_count(3)
     expect(box).to_have_value("meteor shower")
     assert len(site.calls) == searches + 1
+    assert site.sessions[-1] == site.sessions[-2]  # one session per tab, reloads included
 
     # Nothing was fetched from anywhere but this server (no CDN, fonts or scripts).
     assert requested and all(url.startswith(site.url) for url in requested), requested
@@ -367,17 +388,23 @@ def test_keyboard(page: Page, site: Site) -> None:
     page.keyboard.press("Escape")
     expect(box).to_be_focused()
 
-    # Tab from a result reaches its title link, then its audio player.
+    # Tab from a result reaches its title link, its show link, "More like this", then its
+    # audio player.
     box.press("ArrowDown")
+    first = results(page).nth(0)
     page.keyboard.press("Tab")
-    expect(results(page).nth(0).get_by_role("link")).to_be_focused()
+    expect(first.get_by_role("heading").get_by_role("link")).to_be_focused()
     page.keyboard.press("Tab")
-    expect(results(page).nth(0).locator("audio")).to_be_focused()
+    expect(first.locator(".show-title a")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(first.get_by_role("link", name="More like this")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(first.locator("audio")).to_be_focused()
 
 
 def test_the_real_server_answers_the_page(page: Page, real_site: str, tmp_path: Path) -> None:
     page.goto(real_site + "/")
-    page.get_by_role("searchbox").fill("meteor shower")
+    page.get_by_role("combobox", name="Search episodes").fill("meteor shower")
     page.keyboard.press("Enter")
     expect(results(page).first).to_contain_text("Watching the Geminids")
     expect(page.locator("#results mark").first).to_be_visible()

@@ -7,7 +7,9 @@ readers (the index builder, the server) can read while an ingest writes (WAL jou
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,57 @@ CREATE TABLE IF NOT EXISTS ingests (
 );
 INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
+
+
+@dataclass(frozen=True)
+class ShowRecord:
+    """What the catalog knows about one show, from all of its records (show search).
+
+    ``episode_ids`` are its episodes; ``show_level_ids`` its records that describe the show
+    and no particular episode (a row of a show table, a feed with no items), which are the
+    show's own rows, not episodes: ``episode_count`` is ``len(episode_ids)``.
+    """
+
+    show_id: str
+    title: str
+    description: str  # the longest of its records' show descriptions
+    language: str  # its records' most common language ('' when none has one)
+    categories: tuple[str, ...]  # every category of its records, once (case-insensitively)
+    episode_ids: tuple[str, ...]  # sorted, as show_level_ids
+    show_level_ids: tuple[str, ...]
+
+    @property
+    def episode_count(self) -> int:
+        return len(self.episode_ids)
+
+
+# One row per show, in one pass over the records. SQLite takes a bare column of a query whose
+# only min/max aggregate is max(...) from the row with that maximum: the title and description
+# of the record with the longest show description.
+_SHOW_LEVEL = "(episode_title = '' AND episode_description = '' AND audio_url = '')"
+_SHOWS = f"""
+SELECT show_id, show_title, show_description, max(length(show_description)),
+       json_group_array(language) FILTER (WHERE language != '') AS languages,
+       json_group_array(DISTINCT categories) AS categories,
+       json_group_array(id) FILTER (WHERE NOT {_SHOW_LEVEL}) AS episode_ids,
+       json_group_array(id) FILTER (WHERE {_SHOW_LEVEL}) AS show_level_ids
+FROM episodes WHERE show_id != '' GROUP BY show_id ORDER BY show_id
+"""
+
+
+def _most_common(values: list[str]) -> str:
+    """The most common value (the first in sort order of those tied), '' for none."""
+    counts = Counter(values)
+    return min(counts, key=lambda value: (-counts[value], value)) if counts else ""
+
+
+def _union(category_lists: list[str]) -> tuple[str, ...]:
+    """The categories of JSON lists, once each (case-insensitively), in first-seen order."""
+    seen: dict[str, str] = {}
+    for listed in category_lists:
+        for category in json.loads(listed):
+            seen.setdefault(category.lower(), category)
+    return tuple(seen.values())
 
 
 def _now() -> str:
@@ -180,6 +233,16 @@ class CatalogStore:
         """Records per language, most common first (the search page's language filter)."""
         return self._grouped("language")
 
+    def titles(self) -> Iterator[tuple[str, str, str, str]]:
+        """``(id, show_id, show_title, episode_title)`` of every record, in id order: what
+        suggestions as you type are built from. Plain tuples from one query, no ``Episode``
+        built, so reading a large catalog's titles stays cheap."""
+        cursor = self._conn.cursor()
+        cursor.row_factory = None  # tuples, not sqlite3.Row
+        yield from cursor.execute(
+            "SELECT id, show_id, show_title, episode_title FROM episodes ORDER BY id"
+        )
+
     def _grouped(self, expression: str, limit: int | None = None) -> dict[str, int]:
         query = (
             f"SELECT {expression} AS k, count(*) AS n FROM episodes GROUP BY k ORDER BY n DESC, k"
@@ -229,6 +292,23 @@ class CatalogStore:
                 for row in latest
             ],
         }
+
+    def shows(self) -> list[ShowRecord]:
+        """Every show of the catalog (records with a show id), in show id order: one grouped
+        query. A record is a show-level one when it has no episode title, description or
+        audio URL (as :attr:`Episode.is_show_level`)."""
+        return [
+            ShowRecord(
+                show_id=row[0],
+                title=row[1],
+                description=row[2],
+                language=_most_common(json.loads(row[4])),
+                categories=_union(sorted(json.loads(row[5]))),
+                episode_ids=tuple(sorted(json.loads(row[6]))),
+                show_level_ids=tuple(sorted(json.loads(row[7]))),
+            )
+            for row in self._conn.execute(_SHOWS)
+        ]
 
 
 class CatalogWrite:

@@ -3,7 +3,7 @@
 import sys
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,7 +14,11 @@ from podseek.errors import PodseekError
 from podseek.index.backends import BackendOptions
 from podseek.index.base import AnnSettings, SearchFilters
 from podseek.models.device import settings_device
-from podseek.search.engine import SearchMode, SearchResults
+from podseek.search.engine import ResultType, SameShow, SearchMode, SearchResults, Sort
+
+if TYPE_CHECKING:
+    from podseek.search.engine import Searcher
+    from podseek.search.shows import ShowResults
 
 models_app = typer.Typer(help="The encoders podseek can index and search with.")
 app.add_typer(models_app, name="models")
@@ -123,11 +127,18 @@ def filter_date(value: str | None, flag: str) -> datetime | None:
         raise PodseekError(f"{flag}: {error}") from None
 
 
-def _print_results(results: SearchResults) -> None:
+def _print_results(results: "SearchResults | ShowResults") -> None:
+    what = "shows" if results.data and not hasattr(results.data[0], "episode_title") else ""
     typer.echo(
-        f'{results.count} results for "{results.query}" ({results.mode}, {results.took_ms:.0f} ms)'
+        f'{results.count} {what or "results"} for "{results.query}" ({results.mode}, '
+        f"{results.took_ms:.0f} ms)"
     )
+    if results.did_you_mean:
+        typer.echo(f'did you mean "{results.did_you_mean}"?')
     for rank, hit in enumerate(results.data, start=1):
+        if what:
+            _print_show(rank, hit)
+            continue
         facts = [
             hit.published_at.date().isoformat() if hit.published_at else None,
             f"{round(hit.duration_s / 60)} min" if hit.duration_s else None,
@@ -138,44 +149,24 @@ def _print_results(results: SearchResults) -> None:
         typer.echo(f"    {hit.snippet}")
 
 
-@app.command("search")
-@user_errors
-def search_command(
-    queries: Annotated[
-        list[str] | None,
-        typer.Argument(help="What to look for; several run in turn; none reads stdin lines."),
-    ] = None,
-    k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Results per query.")] = 10,
-    mode: Annotated[SearchMode, typer.Option(help="hybrid, semantic or keyword.")] = (
-        SearchMode.HYBRID
-    ),
-    model: Annotated[
-        str | None, typer.Option(help="Must be the model that built the index (checked).")
-    ] = None,
-    lang: Annotated[str | None, typer.Option(help="Only episodes in this language (ISO).")] = None,
-    show: Annotated[str | None, typer.Option(help="Only this show id.")] = None,
-    category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
-    after: Annotated[str | None, typer.Option(help="Published on or after (YYYY-MM-DD).")] = None,
-    before: Annotated[str | None, typer.Option(help="Published before (YYYY-MM-DD).")] = None,
-    min_duration: Annotated[int | None, typer.Option(min=0, help="Seconds, at least.")] = None,
-    max_duration: Annotated[int | None, typer.Option(min=0, help="Seconds, at most.")] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Find episodes by what they are about, in any language the catalog has."""
+def _print_show(rank: int, show: Any) -> None:
+    facts = [f"{show.episode_count:,} episodes", show.language or None, ", ".join(show.categories)]
+    typer.echo(f"{rank:>2}. {show.show_title}  [{show.score:.4f}]")
+    typer.echo(f"    {'; '.join(f for f in facts if f)}  {show.id}")
+    if show.description:
+        typer.echo(f"    {show.description}")
+    for episode in show.episodes:
+        typer.echo(f"    - {episode.episode_title}  {episode.id}")
+
+
+def _searcher(model: str | None = None) -> "Searcher":
+    """A searcher over the workspace's index with the encoder that built it (``model``, when
+    given, must be that one)."""
     from podseek.index.episode_index import EpisodeIndex
     from podseek.models.registry import load_encoder
     from podseek.search.engine import Searcher
 
     settings = get_settings()
-    filters = SearchFilters(
-        language=lang,
-        show_id=show,
-        category=category,
-        after=filter_date(after, "--after"),
-        before=filter_date(before, "--before"),
-        min_duration=min_duration,
-        max_duration=max_duration,
-    )
     index = EpisodeIndex.open(settings)
     built_with = index.manifest.model.name
     if model is not None and model != built_with:
@@ -183,30 +174,151 @@ def search_command(
             f"the index was built with model {built_with!r}; search it with that model, "
             f"or rebuild it with `podseek index --model {model}`"
         )
-    searcher = Searcher(
-        index,
-        load_encoder(
-            built_with,
-            settings.home,
-            settings.query_engine,
-            settings_device(settings, for_search=True),
-        ),
-        settings.hybrid_depth,
-        settings.hybrid_fusion,
+    encoder = load_encoder(
+        built_with, settings.home, settings.query_engine, settings_device(settings, for_search=True)
     )
+    return Searcher(index, encoder, settings.hybrid_depth, settings.hybrid_fusion)
+
+
+def _filters(
+    lang: str | None,
+    show: str | None,
+    category: str | None,
+    after: str | None,
+    before: str | None,
+    min_duration: int | None,
+    max_duration: int | None,
+) -> SearchFilters:
+    if min_duration is not None and max_duration is not None and min_duration > max_duration:
+        raise PodseekError("--min-duration must not be more than --max-duration")
+    return SearchFilters(
+        language=lang.lower() if lang else None,
+        show_id=show,
+        category=category,
+        after=filter_date(after, "--after"),
+        before=filter_date(before, "--before"),
+        min_duration=min_duration,
+        max_duration=max_duration,
+    )
+
+
+LangOption = Annotated[str | None, typer.Option(help="Only episodes in this language (ISO).")]
+ShowOption = Annotated[str | None, typer.Option(help="Only this show id.")]
+CategoryOption = Annotated[str | None, typer.Option(help="Only this category.")]
+AfterOption = Annotated[str | None, typer.Option(help="Published on or after (YYYY-MM-DD).")]
+BeforeOption = Annotated[str | None, typer.Option(help="Published before (YYYY-MM-DD).")]
+MinDurationOption = Annotated[int | None, typer.Option(min=0, help="Seconds, at least.")]
+MaxDurationOption = Annotated[int | None, typer.Option(min=0, help="Seconds, at most.")]
+KOption = Annotated[int, typer.Option("--k", min=1, max=1000, help="Results per query.")]
+SortOption = Annotated[
+    Sort, typer.Option(help="relevance, or date (the top results, newest first).")
+]
+
+
+@app.command("search")
+@user_errors
+def search_command(
+    queries: Annotated[
+        list[str] | None,
+        typer.Argument(help="What to look for; several run in turn; none reads stdin lines."),
+    ] = None,
+    k: KOption = 10,
+    mode: Annotated[SearchMode, typer.Option(help="hybrid, semantic or keyword.")] = (
+        SearchMode.HYBRID
+    ),
+    result_type: Annotated[
+        ResultType, typer.Option("--type", help="episode, or show (shows ranked as shows).")
+    ] = ResultType.EPISODE,
+    sort: SortOption = Sort.RELEVANCE,
+    model: Annotated[
+        str | None, typer.Option(help="Must be the model that built the index (checked).")
+    ] = None,
+    lang: LangOption = None,
+    show: ShowOption = None,
+    category: CategoryOption = None,
+    after: AfterOption = None,
+    before: BeforeOption = None,
+    min_duration: MinDurationOption = None,
+    max_duration: MaxDurationOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find episodes (or shows) by what they are about, in any language the catalog has.
+    A query with words the catalog does not know gets a "did you mean" line."""
+    from podseek.search.aids import CatalogAids, SearchRequest, answer
+
+    if result_type is ResultType.SHOW and sort is Sort.DATE:
+        raise PodseekError("--sort date orders episodes; shows are ranked by relevance")
+    filters = _filters(lang, show, category, after, before, min_duration, max_duration)
+    searcher = _searcher(model)
+    settings = get_settings()
+    aids = CatalogAids(settings.catalog_path)
     interactive = not queries and sys.stdin.isatty()
     lines = queries or _stdin_queries(interactive)
     answers = []
     for query in lines:
         if not query.strip():
             continue
-        results = searcher.search(query.strip(), k, mode, filters)
+        request = SearchRequest(query.strip(), k, mode, filters, sort, result_type)
+        results = answer(searcher, aids, request)
         if as_json:
             answers.append(results.model_dump(mode="json"))
         else:
             _print_results(results)
     if as_json:
         print_json({"results": answers})
+
+
+@app.command("similar")
+@user_errors
+def similar_command(
+    episode_id: Annotated[str, typer.Argument(help="An episode id, as search prints it.")],
+    k: KOption = 10,
+    same_show: Annotated[
+        SameShow,
+        typer.Option(help="any; exclude (other shows only); only (its own show's episodes)."),
+    ] = SameShow.ANY,
+    sort: SortOption = Sort.RELEVANCE,
+    lang: LangOption = None,
+    category: CategoryOption = None,
+    after: AfterOption = None,
+    before: BeforeOption = None,
+    min_duration: MinDurationOption = None,
+    max_duration: MaxDurationOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """More like this: the episodes nearest to one, by its vector in the index."""
+    filters = _filters(lang, None, category, after, before, min_duration, max_duration)
+    results = _searcher().similar(episode_id, k, filters, same_show, sort)
+    if as_json:
+        print_json(results.model_dump(mode="json"))
+    else:
+        _print_results(results)
+
+
+@app.command("suggest")
+@user_errors
+def suggest_command(
+    prefix: Annotated[str, typer.Argument(help="The start of a title or a search.")],
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Suggestions wanted.")] = 8,
+    as_json: JsonOption = False,
+) -> None:
+    """What the search box suggests as you type: show titles, episode titles and popular
+    past searches (from PODSEEK_SEARCH_LOG) that start with PREFIX or have a word that does."""
+    from podseek.search.aids import CatalogAids
+
+    if not prefix.strip():
+        raise PodseekError("give the start of a title or a search to complete")
+    settings = get_settings()
+    if not settings.catalog_path.is_file():
+        raise PodseekError(f"no catalog at {settings.catalog_path}; run `podseek ingest` first")
+    found = CatalogAids(settings.catalog_path, settings.search_log).suggester.suggest(prefix, limit)
+    if as_json:
+        print_json({"query": prefix, "suggestions": [s.model_dump() for s in found]})
+        return
+    for suggestion in found:
+        typer.echo(
+            f"{suggestion.text}  ({suggestion.kind}{', ' + suggestion.id if suggestion.id else ''})"
+        )
 
 
 def _stdin_queries(interactive: bool) -> Iterator[str]:

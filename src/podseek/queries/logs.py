@@ -133,7 +133,9 @@ def derive_pairs(
                 ),
                 None,
             )
-            if success is None or normalize(success.query) == normalize(search.query):
+            if success is not None and normalize(success.query) == normalize(search.query):
+                continue  # a search, then a click on its results (podseek serve logs both)
+            if success is None:
                 report.failed_without_success += 1
                 continue
             assert success.clicked is not None

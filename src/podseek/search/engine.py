@@ -5,12 +5,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 
 import numpy as np
 from pydantic import BaseModel
 
+from podseek.errors import NotFound
 from podseek.index.base import Hit, SearchFilters
 from podseek.index.episode_index import EpisodeIndex
 from podseek.models.base import Encoder
@@ -24,11 +26,37 @@ from podseek.search.fusion import (
 )
 from podseek.search.snippets import make_snippet
 
+SIMILAR_OVERFETCH = 50  # first ask when "more like this" leaves the episode's own show out
+
 
 class SearchMode(StrEnum):
     SEMANTIC = "semantic"
     KEYWORD = "keyword"
     HYBRID = "hybrid"
+
+
+class ResultType(StrEnum):
+    """What a search ranks: episodes, or shows (a show's own text with its best episodes)."""
+
+    EPISODE = "episode"
+    SHOW = "show"
+
+
+class Sort(StrEnum):
+    """The order of a result list: by relevance, or the most relevant by date (newest first;
+    the relevance cut comes first, so a date sort never digs up poor matches)."""
+
+    RELEVANCE = "relevance"
+    DATE = "date"
+
+
+class SameShow(StrEnum):
+    """What "more like this" does with the episode's own show: any episode, other shows only
+    (discover), or that show only (its back catalogue)."""
+
+    ANY = "any"
+    EXCLUDE = "exclude"
+    ONLY = "only"
 
 
 class SearchResult(BaseModel):
@@ -55,6 +83,10 @@ class SearchResults(BaseModel):
     count: int
     took_ms: float
     data: list[SearchResult]
+    sort: Sort = Sort.RELEVANCE
+    # a spelling of the query the catalog knows, offered (never applied) when words of the
+    # query are unknown and few episodes match them
+    did_you_mean: str | None = None
 
 
 class QueryVectorCache:
@@ -176,9 +208,10 @@ class Searcher:
         k: int = 10,
         mode: SearchMode = SearchMode.HYBRID,
         filters: SearchFilters | None = None,
+        sort: Sort = Sort.RELEVANCE,
     ) -> SearchResults:
         """The top ``k`` episodes for ``query``, with what a result list shows."""
-        return self.batch_search([query], k, mode, filters)[0]
+        return self.batch_search([query], k, mode, filters, sort)[0]
 
     def batch_search(
         self,
@@ -186,36 +219,95 @@ class Searcher:
         k: int = 10,
         mode: SearchMode = SearchMode.HYBRID,
         filters: SearchFilters | None = None,
+        sort: Sort = Sort.RELEVANCE,
     ) -> list[SearchResults]:
         started = time.perf_counter()
         fields: dict[str, dict] = {}  # rows fusion fetched already are not fetched again
         ranked = self._rank(queries, k, mode, filters, fields)
         fields.update(self.backend.fetch(list({i for h in ranked for i, _ in h} - fields.keys())))
         took_ms = (time.perf_counter() - started) * 1000 / max(1, len(queries))
-        answers = []
-        for query, hits in zip(queries, ranked, strict=True):
-            data = [
-                SearchResult(
-                    id=doc_id,
-                    score=round(score, 6),
-                    show_id=fields[doc_id]["show_id"],
-                    show_title=fields[doc_id]["show_title"],
-                    episode_title=fields[doc_id]["episode_title"],
-                    snippet=make_snippet(
-                        fields[doc_id]["text"], fields[doc_id]["episode_title"], query
-                    ),
-                    published_at=fields[doc_id]["published_at"],
-                    duration_s=fields[doc_id]["duration_s"],
-                    language=fields[doc_id]["language"],
-                    audio_url=fields[doc_id]["audio_url"],
-                    episode_url=fields[doc_id]["episode_url"],
-                )
-                for doc_id, score in hits
-                if doc_id in fields
-            ]
-            answers.append(
-                SearchResults(
-                    query=query, mode=SearchMode(mode), count=len(data), took_ms=took_ms, data=data
-                )
+        return [
+            _results(query, hits, fields, SearchMode(mode), Sort(sort), took_ms)
+            for query, hits in zip(queries, ranked, strict=True)
+        ]
+
+    def similar(
+        self,
+        episode_id: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        same_show: SameShow = SameShow.ANY,
+        sort: Sort = Sort.RELEVANCE,
+    ) -> SearchResults:
+        """ "More like this": the episodes nearest to one in the index, by its stored vector
+        (no encoder call), the episode itself left out. :class:`NotFound` when the index
+        does not hold ``episode_id``."""
+        started = time.perf_counter()
+        source = self.backend.fetch([episode_id]).get(episode_id)
+        if source is None:
+            raise NotFound(f"no episode with id {episode_id[:200]!r} in the index")
+        vector = self.backend.vectors([episode_id])
+        filters = filters or SearchFilters()
+        if same_show is SameShow.ONLY:
+            filters = replace(filters, show_id=source["show_id"])
+
+        def wanted(hit: Hit) -> bool:
+            if hit[0] == episode_id:
+                return False
+            return same_show is not SameShow.EXCLUDE or shows.get(hit[0]) != source["show_id"]
+
+        # other shows only: a show with many near episodes can fill a list, so ask for more
+        # until k are left or the index has no more
+        limit = k + 1 if same_show is not SameShow.EXCLUDE else k + SIMILAR_OVERFETCH
+        while True:
+            found = self.backend.vector_search(vector, limit, filters)[0]
+            shows = (
+                {i: row["show_id"] for i, row in self.backend.fetch([i for i, _ in found]).items()}
+                if same_show is SameShow.EXCLUDE
+                else {}
             )
-        return answers
+            hits = [hit for hit in found if wanted(hit)][:k]
+            if len(hits) >= k or len(found) < limit:
+                break
+            limit *= 4
+        fields = self.backend.fetch([i for i, _ in hits])
+        took_ms = (time.perf_counter() - started) * 1000
+        title = source["episode_title"] or source["show_title"]
+        return _results(title, hits, fields, SearchMode.SEMANTIC, Sort(sort), took_ms)
+
+
+def _results(
+    query: str,
+    hits: list[Hit],
+    fields: dict[str, dict],
+    mode: SearchMode,
+    sort: Sort,
+    took_ms: float,
+) -> SearchResults:
+    """A ranked list as the result list shows it; ``sort=date`` reorders the ranked top
+    newest first (undated episodes last)."""
+    data = [
+        SearchResult(
+            id=doc_id,
+            score=round(score, 6),
+            show_id=fields[doc_id]["show_id"],
+            show_title=fields[doc_id]["show_title"],
+            episode_title=fields[doc_id]["episode_title"],
+            snippet=make_snippet(fields[doc_id]["text"], fields[doc_id]["episode_title"], query),
+            published_at=fields[doc_id]["published_at"],
+            duration_s=fields[doc_id]["duration_s"],
+            language=fields[doc_id]["language"],
+            audio_url=fields[doc_id]["audio_url"],
+            episode_url=fields[doc_id]["episode_url"],
+        )
+        for doc_id, score in hits
+        if doc_id in fields
+    ]
+    if sort is Sort.DATE:
+        data.sort(  # stable: episodes of one date keep their relevance order
+            key=lambda r: r.published_at.timestamp() if r.published_at else float("-inf"),
+            reverse=True,
+        )
+    return SearchResults(
+        query=query, mode=mode, count=len(data), took_ms=took_ms, data=data, sort=sort
+    )

@@ -2,9 +2,12 @@
 
 Routes (OpenAPI at ``/docs``):
 
-- ``GET /api/search`` q, k, mode, lang, show, category, after, before, min_duration,
-  max_duration: every parameter validated; a bad one is a 422 whose ``detail`` is one sentence
-  a person can read.
+- ``GET /api/search`` q, k, mode, type (episode or show), sort (relevance or date), lang,
+  show, category, after, before, min_duration, max_duration, session: every parameter
+  validated; a bad one is a 422 whose ``detail`` is one sentence a person can read.
+- ``GET /api/episodes/{id}/similar`` (more like this, with the same filters and same_show),
+  ``GET /api/suggest?q=prefix`` (titles and popular past searches), ``POST /api/clicks``
+  (a played or opened result, for the search log ``PODSEEK_SEARCH_LOG``).
 - ``GET /api/episodes/{id}``; ``POST /api/episodes`` (one episode or a list: upserted into the
   catalog, encoded and indexed before the answer) and ``DELETE /api/episodes/{id}``: the write
   routes need ``Authorization: Bearer <PODSEEK_API_KEY>`` (compared in constant time) and are
@@ -24,7 +27,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,27 +37,46 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from podseek.catalog.cleaning import parse_filter_date
 from podseek.catalog.episode import Episode
 from podseek.config import Settings, get_settings
-from podseek.errors import PodseekError
+from podseek.errors import NotFound, PodseekError
 from podseek.index.base import SearchFilters
-from podseek.search.engine import SearchMode, SearchResults
+from podseek.search.aids import SearchRequest
+from podseek.search.engine import ResultType, SameShow, SearchMode, SearchResults, Sort
+from podseek.search.shows import ShowResults
+from podseek.search.suggest import Suggestion
 from podseek.serve.metrics import Metrics
+from podseek.serve.search_log import MAX_SESSION_CHARS, SearchLog
 from podseek.serve.service import API_SOURCE, SearchService
 
 log = logging.getLogger("podseek.serve")
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_UPSERT = 1000  # episodes in one POST
+MAX_PREFIX_CHARS = 100  # a suggestion prefix: what a listener types before choosing
+SESSION_PATTERN = rf"^[A-Za-z0-9_-]{{1,{MAX_SESSION_CHARS}}}$"
 
 
 class ErrorAnswer(BaseModel):
     """Every error answer: one sentence a person can read."""
 
     detail: str
+
+
+class Suggestions(BaseModel):
+    query: str
+    suggestions: list[Suggestion]
+
+
+class Click(BaseModel):
+    """A result a listener played or opened, reported by the page for the search log."""
+
+    query: Annotated[str, Field(min_length=1, max_length=500)]
+    episode_id: Annotated[str, Field(min_length=1, max_length=512)]
+    session_id: Annotated[str | None, Field(pattern=SESSION_PATTERN)] = None
 
 
 class UpsertAnswer(BaseModel):
@@ -113,7 +135,9 @@ def _readable(errors: list[dict[str, Any]]) -> str:
     to 100; mode: Input should be 'semantic', 'keyword' or 'hybrid'"."""
     parts = []
     for error in errors:
-        location = [str(p) for p in error.get("loc", ()) if p not in ("query", "body", "path")]
+        location = [str(p) for p in error.get("loc", ())]
+        if location and location[0] in ("query", "body", "path", "header"):
+            location = location[1:]  # where it was sent; a field may be named "query" too
         where = ".".join(location) or "request"
         parts.append(f"{where}: {error.get('msg', 'is not valid')}")
     return "; ".join(parts)
@@ -126,6 +150,31 @@ def _date(value: str | None, name: str) -> Any:
         return parse_filter_date(value)
     except ValueError as error:
         raise HTTPException(422, f"{name}: {error}") from None
+
+
+def search_filters(
+    lang: Annotated[
+        str | None, Query(pattern=r"^[A-Za-z]{2,3}$", description="ISO 639-1 code.")
+    ] = None,
+    show: Annotated[str | None, Query(max_length=500, description="A show id.")] = None,
+    category: Annotated[str | None, Query(max_length=200)] = None,
+    after: Annotated[str | None, Query(max_length=40, description="YYYY-MM-DD")] = None,
+    before: Annotated[str | None, Query(max_length=40, description="YYYY-MM-DD")] = None,
+    min_duration: Annotated[int | None, Query(ge=0, le=10**7, description="Seconds.")] = None,
+    max_duration: Annotated[int | None, Query(ge=0, le=10**7, description="Seconds.")] = None,
+) -> SearchFilters:
+    """The filters a search and "more like this" share, checked as one."""
+    if min_duration is not None and max_duration is not None and min_duration > max_duration:
+        raise HTTPException(422, "min_duration: must not be more than max_duration")
+    return SearchFilters(
+        language=lang.lower() if lang else None,
+        show_id=show or None,
+        category=category or None,
+        after=_date(after, "after"),
+        before=_date(before, "before"),
+        min_duration=min_duration,
+        max_duration=max_duration,
+    )
 
 
 class RequestMetrics:
@@ -204,9 +253,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=500,
         )
 
+    search_log = SearchLog(settings.search_log) if settings.search_log else None
+
     @app.get(
         "/api/search",
-        response_model=SearchResults,
+        response_model=SearchResults | ShowResults,
         response_class=JSONResponse,
         tags=["search"],
         responses=_errors(422, 500, 503, 504),
@@ -220,46 +271,103 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 description="What to look for, in the listener's words and language.",
             ),
         ],
+        filters: Annotated[SearchFilters, Depends(search_filters)],
         k: Annotated[int, Query(ge=1, le=settings.max_k, description="Results wanted.")] = 10,
         mode: SearchMode = SearchMode.HYBRID,
-        lang: Annotated[
-            str | None, Query(pattern=r"^[A-Za-z]{2,3}$", description="ISO 639-1 code.")
+        type: Annotated[
+            ResultType, Query(description="Rank episodes, or shows (their text and episodes).")
+        ] = ResultType.EPISODE,
+        sort: Annotated[
+            Sort, Query(description="relevance, or date: the top results, newest first.")
+        ] = Sort.RELEVANCE,
+        session: Annotated[
+            str | None,
+            Query(pattern=SESSION_PATTERN, description="The page's random per-tab id (log)."),
         ] = None,
-        show: Annotated[str | None, Query(max_length=500, description="A show id.")] = None,
-        category: Annotated[str | None, Query(max_length=200)] = None,
-        after: Annotated[str | None, Query(max_length=40, description="YYYY-MM-DD")] = None,
-        before: Annotated[str | None, Query(max_length=40, description="YYYY-MM-DD")] = None,
-        min_duration: Annotated[int | None, Query(ge=0, le=10**7, description="Seconds.")] = None,
-        max_duration: Annotated[int | None, Query(ge=0, le=10**7, description="Seconds.")] = None,
     ) -> Response:
-        """Find episodes by what they are about."""
+        """Find episodes (or shows) by what they are about. The answer's ``did_you_mean``
+        offers a spelling the catalog knows when the query's words are unknown and match
+        little; the query itself is never rewritten."""
         query = q.strip()
         if not query:
             raise HTTPException(422, "q: must contain something other than spaces")
-        filters = SearchFilters(
-            language=lang.lower() if lang else None,
-            show_id=show or None,
-            category=category or None,
-            after=_date(after, "after"),
-            before=_date(before, "before"),
-            min_duration=min_duration,
-            max_duration=max_duration,
-        )
-        if min_duration is not None and max_duration is not None and min_duration > max_duration:
-            raise HTTPException(422, "min_duration: must not be more than max_duration")
+        if type is ResultType.SHOW and sort is Sort.DATE:
+            raise HTTPException(422, "sort: date orders episodes; shows are ranked by relevance")
         loaded = service.current()  # Unavailable (503) while no index is loaded
-        key = (query, k, SearchMode(mode), filters)
-        answer = loaded.answers.get(key)  # a repeated search: no thread, no serialising
+        request = SearchRequest(query, k, SearchMode(mode), filters, Sort(sort), type)
+        answer = loaded.answers.get(request)  # a repeated search: no thread, no serialising
         if answer is None:
-            try:
-                answer = await asyncio.wait_for(
-                    run_in_threadpool(loaded.compute, key), settings.request_timeout_s
-                )
-            except TimeoutError as error:
-                raise HTTPException(
-                    504, f"the search took longer than {settings.request_timeout_s:g} s"
-                ) from error
+            answer = await _timed(run_in_threadpool(loaded.compute, request))
+        if search_log is not None:
+            found = json.loads(answer)["count"]
+            await run_in_threadpool(search_log.search, session, query, type.value, found)
         return Response(answer, media_type="application/json")
+
+    async def _timed(work: Awaitable[bytes]) -> bytes:
+        try:
+            return await asyncio.wait_for(work, settings.request_timeout_s)
+        except TimeoutError as error:
+            raise HTTPException(
+                504, f"the search took longer than {settings.request_timeout_s:g} s"
+            ) from error
+
+    @app.get(
+        "/api/episodes/{episode_id:path}/similar",
+        response_model=SearchResults,
+        response_class=JSONResponse,
+        tags=["search"],
+        responses=_errors(422, 500, 503, 504),
+    )
+    async def similar(
+        episode_id: str,
+        filters: Annotated[SearchFilters, Depends(search_filters)],
+        k: Annotated[int, Query(ge=1, le=settings.max_k, description="Results wanted.")] = 10,
+        same_show: Annotated[
+            SameShow, Query(description="any; exclude (other shows only); only (its show).")
+        ] = SameShow.ANY,
+        sort: Sort = Sort.RELEVANCE,
+    ) -> Response:
+        """More like this: the episodes nearest to one, by its stored vector, with filters."""
+        loaded = service.current()
+        try:
+            answer = await _timed(
+                run_in_threadpool(loaded.similar, episode_id, k, filters, same_show, sort)
+            )
+        except NotFound as error:  # an id the caller gave: their mistake, not a missing page
+            raise HTTPException(422, f"episode_id: {error}") from None
+        return Response(answer, media_type="application/json")
+
+    @app.get(
+        "/api/suggest",
+        response_model=Suggestions,
+        tags=["search"],
+        responses=_errors(422, 500, 503),
+    )
+    def suggest(
+        q: Annotated[
+            str,
+            Query(
+                min_length=1,
+                max_length=MAX_PREFIX_CHARS,
+                description="What the listener has typed so far.",
+            ),
+        ],
+        limit: Annotated[int, Query(ge=1, le=20, description="Suggestions wanted.")] = 8,
+    ) -> dict[str, Any]:
+        """Show titles, episode titles and popular past searches that start with ``q`` (or
+        have a word that does), for the search box as the listener types."""
+        if not q.strip():
+            raise HTTPException(422, "q: must contain something other than spaces")
+        aids = service.current().aids
+        return {"query": q, "suggestions": aids.suggester.suggest(q, limit)}
+
+    @app.post("/api/clicks", tags=["search"], status_code=204, responses=_errors(422, 500))
+    def click(body: Click) -> Response:
+        """A result the listener played or opened; written to the search log when one is
+        kept (``PODSEEK_SEARCH_LOG``), ignored otherwise."""
+        if search_log is not None:
+            search_log.click(body.session_id, body.query.strip(), body.episode_id)
+        return Response(status_code=204)
 
     @app.get(
         "/api/episodes/{episode_id:path}",

@@ -29,7 +29,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from podseek.catalog.episode import Episode
@@ -47,15 +47,14 @@ from podseek.index.episode_index import (
 )
 from podseek.models.base import Encoder
 from podseek.models.device import settings_device
-from podseek.search.engine import QueryVectorCache, Searcher, SearchMode
+from podseek.search.aids import CatalogAids, SearchRequest, answer
+from podseek.search.engine import QueryVectorCache, SameShow, Searcher, Sort
 
 log = logging.getLogger("podseek.serve")
 
 API_SOURCE = "api"  # the catalog source of episodes written through the API
 WARM_ON_SWAP = 256  # recent searches a new index version answers before it takes over...
 WARM_SECONDS = 2.0  # ...within this time: a busy server must not stay on the old one long
-
-SearchKey = tuple[str, int, SearchMode, SearchFilters]  # what one answer depends on
 
 
 class AnswerCache:
@@ -96,13 +95,15 @@ class AnswerCache:
 
 @dataclass(frozen=True)
 class IndexVersion:
-    """A searcher over one version of the index, with that version's answers."""
+    """A searcher over one version of the index, with that version's answers and the
+    catalog's suggestions, speller and shows."""
 
     searcher: Searcher
     signature: tuple[int, int]  # the manifest's (mtime_ns, size) when it was opened
+    aids: CatalogAids
     answers: AnswerCache = field(default_factory=lambda: AnswerCache(0))
 
-    def compute(self, key: SearchKey) -> bytes:
+    def compute(self, request: SearchRequest) -> bytes:
         """Run the search on this version and cache its answer. An index folder removed under
         the server is :class:`Unavailable` (a retry after ``podseek index`` succeeds), also
         when the version in memory (its serving snapshot) could still answer: /readyz says
@@ -112,16 +113,29 @@ class IndexVersion:
         if manifest_signature(folder) is None:  # one stat per search the cache did not answer
             raise Unavailable(removed)
         try:
-            results = self.searcher.search(*key)
+            results = answer(self.searcher, self.aids, request)
         except PodseekError:
             raise
         except Exception as error:
             if manifest_signature(folder) is None:
                 raise Unavailable(removed) from error
             raise
-        answer = results.model_dump_json().encode()
-        self.answers.put(key, answer)
-        return answer
+        encoded = results.model_dump_json().encode()
+        self.answers.put(request, encoded)
+        return encoded
+
+    def similar(
+        self, episode_id: str, k: int, filters: SearchFilters, same_show: SameShow, sort: Sort
+    ) -> bytes:
+        """ "More like this" on this version, cached like a search."""
+        key = ("similar", episode_id, k, filters, same_show, sort)
+        cached = self.answers.get(key)
+        if cached is not None:
+            return cached
+        results = self.searcher.similar(episode_id, k, filters, same_show, sort)
+        encoded = results.model_dump_json().encode()
+        self.answers.put(key, encoded)
+        return encoded
 
 
 def manifest_signature(index_dir: Path) -> tuple[int, int] | None:
@@ -142,6 +156,7 @@ class SearchService:
         self._encoders: dict[str, Encoder] = {}
         self._query_vectors: dict[str, QueryVectorCache] = {}
         self._reloading = threading.Lock()
+        self._refreshing_aids = threading.Lock()
         self._last_check = 0.0
         self.reloads = 0
         self.error: str | None = None  # why the last load failed
@@ -185,14 +200,18 @@ class SearchService:
             query_vectors=self._query_vectors[key],
         )
         searcher.rank(["warm up"], k=1)  # first-call costs (exact-search vectors, sessions)
-        loaded = IndexVersion(searcher, signature, AnswerCache(settings.answer_cache_size))
+        # a new version keeps the catalog aids it finds: they follow the catalog on their
+        # own (current()), never inside a write, whose open transaction they would wait for
+        aids = self._loaded.aids if self._loaded else self._build_aids()
+        loaded = IndexVersion(searcher, signature, aids, AnswerCache(settings.answer_cache_size))
         previous = self._loaded
         deadline = time.monotonic() + WARM_SECONDS
         if previous is not None and warm:
             for recent in previous.answers.recent(warm):
                 if time.monotonic() > deadline:
                     break
-                loaded.compute(recent)  # type: ignore[arg-type]
+                if isinstance(recent, SearchRequest):
+                    loaded.compute(recent)
         self._loaded = loaded
         self.reloads += 1
         return loaded
@@ -210,6 +229,8 @@ class SearchService:
             signature = manifest_signature(self.settings.index_dir)
             if signature is not None and (loaded is None or signature != loaded.signature):
                 self._reload_in_background()  # a new version, or a first one since start-up
+            elif loaded is not None and not loaded.aids.current(self.settings.catalog_path):
+                self._refresh_aids_in_background()  # the catalog changed
         if loaded is None:
             raise Unavailable(self.error or "the index is not loaded yet")
         return loaded
@@ -224,6 +245,35 @@ class SearchService:
             "answer_hits": loaded.answers.hits if loaded else 0,
             "answer_misses": loaded.answers.misses if loaded else 0,
         }
+
+    def _build_aids(self) -> CatalogAids:
+        aids = CatalogAids(self.settings.catalog_path, self.settings.search_log)
+        log.info("suggestions, speller and shows built in %.1f s", aids.build_all())
+        return aids
+
+    def _refresh_aids_in_background(self) -> None:
+        """Rebuild suggestions, speller and shows from the changed catalog, then swap them
+        into the current version (with a new answer cache: answers carry their shows and
+        "did you mean"). A failure keeps the old ones; the next check tries again."""
+        if not self._refreshing_aids.acquire(blocking=False):
+            return
+
+        def run() -> None:
+            try:
+                aids = self._build_aids()
+                with self._reloading:
+                    if self._loaded is not None:
+                        self._loaded = replace(
+                            self._loaded,
+                            aids=aids,
+                            answers=AnswerCache(self.settings.answer_cache_size),
+                        )
+            except Exception:
+                log.exception("could not rebuild suggestions, speller and shows; kept the old")
+            finally:
+                self._refreshing_aids.release()
+
+        threading.Thread(target=run, name="aids-refresh", daemon=True).start()
 
     def _reload_in_background(self) -> None:
         if not self._reloading.acquire(blocking=False):
