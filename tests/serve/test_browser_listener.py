@@ -9,12 +9,9 @@ and the clicks a listener's plays write to the search log, each driven as a list
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import re
-import socket
-import threading
 import time
 import wave
 from collections.abc import Callable, Iterator
@@ -24,32 +21,15 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-import uvicorn
+
+from tests.serve.browsing import chromium, expect, serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page, Route
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (pip install -e .[test])"
-)
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.is_file():
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True)
-expect = sync_api.expect
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",  # audio.play() from the test counts as a play
-]
 GEMINIDS = "rss:show:ns-001"  # "Watching the Geminids", Night Sky Notes
 SATURN = "rss:show:https://nightsky.example/002.mp3"  # "Saturn's rings", the same show
 NIGHT_SKY = "rss:show:https://nightsky.example"  # the show's id
@@ -67,28 +47,6 @@ class Site:
         return [json.loads(line) for line in lines if line.strip()]
 
 
-@contextlib.contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """``app`` under uvicorn in a thread (its lifespan on: the index loads), on a free port of
-    127.0.0.1; yields its URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The real app over the catalog fixtures (MiniLM), with a search log."""
@@ -102,18 +60,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     settings = Settings(
         _env_file=None, home=home, model="minilm", search_log=log, query_engine="torch"
     )
-    with serving(create_app(settings)) as url:
+    with serving(create_app(settings), lifespan="on") as url:
         yield Site(url, log)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+    # audio.play() from the test counts as a play
+    with chromium(["--autoplay-policy=no-user-gesture-required"]) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
