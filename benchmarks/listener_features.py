@@ -126,6 +126,7 @@ def main() -> None:
     # answered from the query-vector cache, which hides the encoder's time
     queries = [json.loads(line)["text"] for line in DEVSET.read_text().splitlines()]
     queries += topics(args.data / "trec-podcasts-topics")
+    queries = [q for q in queries if len(q) <= settings.max_query_chars]  # the API's limit
     rng.shuffle(queries)
     print(f"# {records:,} catalog records, {len(queries)} distinct queries (hand-written, TREC)\n")
     build_times(settings)

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
         description="Encoder `podseek index` uses when --model is not given: a built-in "
         "name, a model trained into the workspace, or a sentence-transformers folder.",
     )
+    ensemble_model: str | None = Field(
+        None,
+        description="A second encoder (use-multilingual is the one measured) whose ranking is "
+        "fused with the index model's: `podseek index` keeps a second index with it "
+        "(<workspace>/index-ensemble), and every search encodes the query with both and sums "
+        "their min-max normalised hybrid scores. Unset: one encoder.",
+    )
     device: str = Field(
         "auto",
         description="Where index, train, queries generate and evaluate run their models: "
@@ -201,6 +208,11 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         """The folder of the search index (manifest + LanceDB tables)."""
         return self.home / "index"
+
+    @property
+    def ensemble_index_dir(self) -> Path:
+        """The folder of the ensemble model's index (``ensemble_model``)."""
+        return self.home / "index-ensemble"
 
     @property
     def reports_dir(self) -> Path:

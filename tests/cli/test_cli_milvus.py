@@ -101,3 +101,30 @@ def test_an_unreachable_milvus_is_one_line(
     assert "cannot reach Milvus at http://***@127.0.0.1:1" in result.stderr
     assert "hunter2" not in result.output
     assert read_manifest(workspace.index_dir) is None
+
+
+def test_an_ensemble_index_on_milvus_keeps_collections_of_its_own(
+    workspace: Settings, milvus_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from podseek.index.episode_index import EpisodeIndex, open_ensemble_index
+
+    with CatalogStore(workspace.catalog_path) as catalog:
+        fill_catalog(catalog)
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    settings = use(
+        monkeypatch,
+        backend="milvus",
+        milvus_uri=milvus_uri,
+        milvus_collection=prefix,
+        ensemble_model="minilm",
+    )
+    result = run("index", "--model", "minilm", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["ensemble"]["rows"] == 12
+    main, ensemble = EpisodeIndex.open(settings), open_ensemble_index(settings)
+    assert read_manifest(settings.ensemble_index_dir).collection.startswith(f"{prefix}_ensemble_")
+    # a rebuild of either drops its own other tables only: neither sees the other's
+    assert main.backend.table_names() == [main.backend.table_name]
+    assert ensemble.backend.table_names() == [ensemble.backend.table_name]
+    main.close(), ensemble.close()
+    assert answers()[0][0][1] == "Watching the Geminids"

@@ -105,6 +105,8 @@ FILTERS = [
     (SearchFilters(language=""), {6}),
     (SearchFilters(language="fr"), set()),
     (SearchFilters(show_id="s:b"), {3, 4}),
+    (SearchFilters(not_show_id="s:b"), {1, 2, 5, 6}),
+    (SearchFilters(not_show_id="s:none"), {1, 2, 3, 4, 5, 6}),
     (SearchFilters(category="news"), {2, 3, 6}),
     (SearchFilters(category="NEWS"), {2, 3, 6}),
     (SearchFilters(category="Sport"), {2, 5}),
@@ -312,6 +314,8 @@ def test_keyword_search_finds_the_words(store: Any) -> None:
     assert hits[0][1] > hits[1][1] > 0
     assert ids(store.keyword_search(["GARDENING roses"], 10)[0])[0] == "h:1"
     assert ids(store.keyword_search(["gardening"], 10, SearchFilters(show_id="s:a"))[0]) == ["h:1"]
+    not_a = SearchFilters(not_show_id="s:a")
+    assert ids(store.keyword_search(["gardening"], 10, not_a)[0]) == ["h:3"]
     assert store.keyword_search(["gardening"], 10, SearchFilters(language="de")) == [[]]
     assert store.keyword_search(["", "  ", "zzzunknownword"], 5) == [[], [], []]
     assert ids(store.keyword_search(['"gardening', "cooking"], 1)[0]) == ["h:3"]
@@ -398,6 +402,8 @@ def test_filter_values_are_data_not_expression(open_store: Opener, value: str) -
         SearchFilters(category=value.upper()),
     ):
         assert ids(backend.vector_search(query, 10, filters)[0]) == [f"odd:{value}"]
+    others = ids(backend.vector_search(query, 10, SearchFilters(not_show_id=value))[0])
+    assert others and f"odd:{value}" not in others
     fetched = backend.fetch([f"odd:{value}"])[f"odd:{value}"]
     assert (fetched["show_id"], fetched["categories"]) == (value, [value.lower()])
     backend.delete([f"odd:{value}"])

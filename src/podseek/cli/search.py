@@ -3,6 +3,7 @@
 import sys
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -17,6 +18,7 @@ from podseek.models.device import settings_device
 from podseek.search.engine import ResultType, SameShow, SearchMode, SearchResults, Sort
 
 if TYPE_CHECKING:
+    from podseek.index.episode_index import IndexReport
     from podseek.search.engine import Searcher
     from podseek.search.shows import ShowResults
 
@@ -81,39 +83,59 @@ def index_command(
             raise PodseekError(
                 f"the catalog at {settings.catalog_path} is empty; run `podseek ingest` first"
             )
-        ray = None
+        ray_options = None
         if ray_address is not None:
-            from podseek.scale.ray_jobs import RayEncoding, RayOptions, preflight
+            from podseek.scale.ray_jobs import RayOptions, preflight
 
-            options = RayOptions.from_settings(ray_address, settings)
-            preflight(options.address)  # a bad address stops here, before any work
-            ray = RayEncoding.for_model(options, name, settings.home)
-        # with --ray this process only names the model (and exports the query model)
-        device = CPU if ray else settings_device(settings)
-        encoder = load_encoder(name, settings.home, settings.query_engine, device)
-        report = build_index(
-            catalog,
-            encoder,
-            settings.index_dir,
-            settings.text_max_chars,
-            AnnSettings.from_settings(settings),
-            batch_size=batch_size,
-            backend=BackendOptions.from_settings(settings),
-            encoding=ray,
+            ray_options = RayOptions.from_settings(ray_address, settings)
+            preflight(ray_options.address)  # a bad address stops here, before any work
+
+        def index(model_name: str, folder: Path, backend: BackendOptions) -> "IndexReport":
+            ray = None
+            if ray_options is not None:
+                from podseek.scale.ray_jobs import RayEncoding
+
+                ray = RayEncoding.for_model(ray_options, model_name, settings.home)
+            # with --ray this process only names the model (and exports the query model)
+            device = CPU if ray else settings_device(settings)
+            encoder = load_encoder(model_name, settings.home, settings.query_engine, device)
+            report = build_index(
+                catalog,
+                encoder,
+                folder,
+                settings.text_max_chars,
+                AnnSettings.from_settings(settings),
+                batch_size=batch_size,
+                backend=backend,
+                encoding=ray,
+            )
+            if hasattr(encoder, "prepare_queries"):
+                encoder.prepare_queries()  # the first search must not wait for an export
+            return report
+
+        # the ensemble model's index first: a server reloads when the main one changes
+        backend = BackendOptions.from_settings(settings)
+        ensemble = (
+            index(settings.ensemble_model, settings.ensemble_index_dir, backend.for_ensemble())
+            if settings.ensemble_model
+            else None
         )
-        if hasattr(encoder, "prepare_queries"):
-            encoder.prepare_queries()  # the first search must not wait for an export
+        report = index(name, settings.index_dir, backend)
     if as_json:
-        print_json(report.to_dict())
+        print_json({**report.to_dict(), **({"ensemble": ensemble.to_dict()} if ensemble else {})})
         return
-    action = "built" if report.rebuilt else "updated"
-    size = f"{report.size_bytes / 1e6:,.1f} MB, " if report.size_bytes else ""
-    typer.echo(
-        f"index {action} in {report.backend} with {report.model}: {report.rows:,} episodes "
-        f"({report.encoded:,} encoded at {report.episodes_per_second:,.1f}/s, "
-        f"{report.removed:,} removed, {report.unchanged:,} unchanged), "
-        f"{report.vector_index} vector search, {size}{report.seconds:,.1f} s on {report.device}"
-    )
+    for done in (ensemble, report):
+        if done is None:
+            continue
+        action = "built" if done.rebuilt else "updated"
+        size = f"{done.size_bytes / 1e6:,.1f} MB, " if done.size_bytes else ""
+        which = "ensemble index" if done is ensemble else "index"
+        typer.echo(
+            f"{which} {action} in {done.backend} with {done.model}: {done.rows:,} episodes "
+            f"({done.encoded:,} encoded at {done.episodes_per_second:,.1f}/s, "
+            f"{done.removed:,} removed, {done.unchanged:,} unchanged), "
+            f"{done.vector_index} vector search, {size}{done.seconds:,.1f} s on {done.device}"
+        )
 
 
 def filter_date(value: str | None, flag: str) -> datetime | None:
@@ -174,10 +196,18 @@ def _searcher(model: str | None = None) -> "Searcher":
             f"the index was built with model {built_with!r}; search it with that model, "
             f"or rebuild it with `podseek index --model {model}`"
         )
-    encoder = load_encoder(
-        built_with, settings.home, settings.query_engine, settings_device(settings, for_search=True)
-    )
-    return Searcher(index, encoder, settings.hybrid_depth, settings.hybrid_fusion)
+    device = settings_device(settings, for_search=True)
+    encoder = load_encoder(built_with, settings.home, settings.query_engine, device)
+    partner = None
+    if settings.ensemble_model:
+        from podseek.index.episode_index import open_ensemble_index
+
+        second = open_ensemble_index(settings)
+        second_encoder = load_encoder(
+            second.manifest.model.name, settings.home, settings.query_engine, device
+        )
+        partner = Searcher(second, second_encoder, settings.hybrid_depth, settings.hybrid_fusion)
+    return Searcher(index, encoder, settings.hybrid_depth, settings.hybrid_fusion, partner=partner)
 
 
 def _filters(

@@ -59,6 +59,12 @@ class BackendOptions:
             collection=settings.milvus_collection,
         )
 
+    def for_ensemble(self) -> "BackendOptions":
+        """The options of the ensemble model's index: on a Milvus server its collections get
+        their own prefix, so that a rebuild of either index never drops the other's."""
+        prefix = f"{self.collection}_ensemble" if self.collection else "ensemble"
+        return replace(self, collection=prefix)
+
     def to(self, kind: BackendKind) -> "BackendOptions":
         """The same options, with the backend chosen."""
         return replace(self, kind=kind)

@@ -117,6 +117,7 @@ class SearchFilters:
 
     language: str | None = None
     show_id: str | None = None
+    not_show_id: str | None = None  # every show but this one ("more like this" elsewhere)
     category: str | None = None
     after: datetime | None = None
     before: datetime | None = None

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from podseek.catalog.episode import TEXT_RECIPE, Episode, episode_text
 from podseek.catalog.store import CatalogStore
-from podseek.errors import PodseekError
+from podseek.errors import PodseekError, Unavailable
 from podseek.index.backends import (
     BackendOptions,
     milvus_collection_name,
@@ -516,3 +516,16 @@ class EpisodeIndex:
 
     def close(self) -> None:
         self.backend.close()
+
+
+def open_ensemble_index(settings: "Settings") -> EpisodeIndex:
+    """The index of the ensemble model (``PODSEEK_ENSEMBLE_MODEL``), which ``podseek index``
+    keeps beside the workspace's; :class:`Unavailable` until it has built it."""
+    folder = settings.ensemble_index_dir
+    manifest = read_manifest(folder)
+    if manifest is None or manifest.model.name != settings.ensemble_model:
+        raise Unavailable(
+            f"PODSEEK_ENSEMBLE_MODEL is {settings.ensemble_model!r} but {folder} holds no index "
+            "of it; run `podseek index` to build it"
+        )
+    return EpisodeIndex.open(settings, folder)

@@ -68,6 +68,8 @@ def where_clause(filters: SearchFilters | None) -> str | None:
         parts.append(f"language = {_quote(filters.language)}")
     if filters.show_id is not None:
         parts.append(f"show_id = {_quote(filters.show_id)}")
+    if filters.not_show_id is not None:
+        parts.append(f"show_id != {_quote(filters.not_show_id)}")
     if filters.category is not None:
         parts.append(f"array_has_any(categories, [{_quote(filters.category.lower())}])")
     for bound, op in ((filters.after, ">="), (filters.before, "<")):
@@ -127,6 +129,8 @@ class ExactSearch:
             keep &= self.language == filters.language
         if filters.show_id is not None:
             keep &= self.show_id == filters.show_id
+        if filters.not_show_id is not None:
+            keep &= self.show_id != filters.not_show_id
         if filters.category is not None:
             wanted = filters.category.lower()
             keep &= np.fromiter((wanted in c for c in self.categories), bool, len(self.ids))

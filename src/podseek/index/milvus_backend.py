@@ -123,6 +123,8 @@ def filter_expression(filters: SearchFilters | None) -> str:
         parts.append(f"language == {string_literal(filters.language)}")
     if filters.show_id is not None:
         parts.append(f"show_id == {string_literal(filters.show_id)}")
+    if filters.not_show_id is not None:
+        parts.append(f"show_id != {string_literal(filters.not_show_id)}")
     if filters.category is not None:
         wanted = _clip(filters.category.lower(), MAX_CATEGORY_BYTES)
         parts.append(f"array_contains(categories, {string_literal(wanted)})")

@@ -360,6 +360,8 @@ class Part:
         ):
             if value is not None:
                 keep &= self.columns[codes] == known.get(value, -1)
+        if filters.not_show_id is not None:
+            keep &= self.columns["show_id_codes"] != self.shows.get(filters.not_show_id, -1)
         if filters.category is not None:
             chosen = np.zeros(self.size, dtype=bool)
             chosen[self._category_rows(filters.category.lower())] = True
@@ -506,6 +508,13 @@ def _conditions(schema: Any, filters: SearchFilters | None) -> list[Any]:
     ):
         if value is not None:
             found.append(tantivy.Query.term_query(schema, field, value))
+    if filters.not_show_id is not None:
+        other = tantivy.Query.term_query(schema, "show_id", filters.not_show_id)
+        found.append(
+            tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, tantivy.Query.all_query()), (tantivy.Occur.MustNot, other)]
+            )
+        )
     integer = tantivy.FieldType.Integer
     if filters.after is not None or filters.before is not None:
         lower = micros(filters.after) if filters.after is not None else NEVER + 1

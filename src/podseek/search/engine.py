@@ -21,12 +21,14 @@ from podseek.search.fusion import (
     COVERAGE_HITS,
     Fusion,
     adaptive_alpha,
+    convex_combination,
     fuse,
     query_coverage,
 )
 from podseek.search.snippets import make_snippet
 
-SIMILAR_OVERFETCH = 50  # first ask when "more like this" leaves the episode's own show out
+# an ensemble weighs its two encoders' lists alike: their sum, as measured on the dev half
+ENSEMBLE_ALPHA = 0.5
 
 
 class SearchMode(StrEnum):
@@ -129,6 +131,9 @@ class Searcher:
         fusion: how hybrid mode fuses the lists (see :mod:`podseek.search.fusion`).
         query_vectors: a query-vector cache of ``encoder`` to share (a server keeps one per
             model across index versions); a new one by default.
+        partner: a searcher over the same episodes indexed by another encoder (the
+            ensemble model): semantic and hybrid rankings become the sum of both encoders'
+            min-max normalised lists, each ``depth`` deep; keyword search is one list.
     """
 
     def __init__(
@@ -138,8 +143,10 @@ class Searcher:
         depth: int = 100,
         fusion: Fusion = Fusion.ADAPTIVE,
         query_vectors: QueryVectorCache | None = None,
+        partner: "Searcher | None" = None,
     ) -> None:
         index.check_encoder(encoder)
+        self.partner = partner
         self.index = index
         self.backend = index.backend
         self.query_vectors = (
@@ -168,20 +175,39 @@ class Searcher:
     ) -> list[list[Hit]]:
         """:meth:`rank`, keeping the rows it fetched (for hybrid fusion) in ``fetched``."""
         mode = SearchMode(mode)
-        depth = max(k, self.depth) if mode is SearchMode.HYBRID else k
+        ensemble = self.partner is not None and mode is not SearchMode.KEYWORD
+        depth = max(k, self.depth) if mode is SearchMode.HYBRID or ensemble else k
         dense = sparse = None
         if mode in (SearchMode.SEMANTIC, SearchMode.HYBRID):
-            dense = self.backend.vector_search(self.query_vectors.encode(queries), depth, filters)
+            dense = self._dense(queries, depth, filters)
         if mode in (SearchMode.KEYWORD, SearchMode.HYBRID):
             sparse = self.backend.keyword_search(queries, depth, filters)
         if dense is None:
             return sparse
         if sparse is None:
-            return dense
-        alphas = self._alphas(queries, sparse, fetched)
+            lists = dense
+        else:
+            alphas = self._alphas(queries, sparse, fetched)
+            lists = [
+                fuse(d, s, self.fusion, a) for d, s, a in zip(dense, sparse, alphas, strict=True)
+            ]
+        if not ensemble:
+            return [hits[:k] for hits in lists]
+        assert self.partner is not None
+        theirs = self.partner._dense(queries, depth, filters)
+        if sparse is not None:  # the same keyword list and weight, fused with their vectors
+            theirs = [
+                fuse(d, s, self.fusion, a) for d, s, a in zip(theirs, sparse, alphas, strict=True)
+            ]
         return [
-            fuse(d, s, self.fusion, a)[:k] for d, s, a in zip(dense, sparse, alphas, strict=True)
+            convex_combination(mine[:depth], other[:depth], ENSEMBLE_ALPHA)[:k]
+            for mine, other in zip(lists, theirs, strict=True)
         ]
+
+    def _dense(
+        self, queries: Sequence[str], depth: int, filters: SearchFilters | None
+    ) -> list[list[Hit]]:
+        return self.backend.vector_search(self.query_vectors.encode(queries), depth, filters)
 
     def _alphas(
         self,
@@ -250,26 +276,10 @@ class Searcher:
         filters = filters or SearchFilters()
         if same_show is SameShow.ONLY:
             filters = replace(filters, show_id=source["show_id"])
-
-        def wanted(hit: Hit) -> bool:
-            if hit[0] == episode_id:
-                return False
-            return same_show is not SameShow.EXCLUDE or shows.get(hit[0]) != source["show_id"]
-
-        # other shows only: a show with many near episodes can fill a list, so ask for more
-        # until k are left or the index has no more
-        limit = k + 1 if same_show is not SameShow.EXCLUDE else k + SIMILAR_OVERFETCH
-        while True:
-            found = self.backend.vector_search(vector, limit, filters)[0]
-            shows = (
-                {i: row["show_id"] for i, row in self.backend.fetch([i for i, _ in found]).items()}
-                if same_show is SameShow.EXCLUDE
-                else {}
-            )
-            hits = [hit for hit in found if wanted(hit)][:k]
-            if len(hits) >= k or len(found) < limit:
-                break
-            limit *= 4
+        elif same_show is SameShow.EXCLUDE:
+            filters = replace(filters, not_show_id=source["show_id"])
+        found = self.backend.vector_search(vector, k + 1, filters)[0]
+        hits = [hit for hit in found if hit[0] != episode_id][:k]
         fields = self.backend.fetch([i for i, _ in hits])
         took_ms = (time.perf_counter() - started) * 1000
         title = source["episode_title"] or source["show_title"]

@@ -42,6 +42,7 @@ from podseek.index.episode_index import (
     EpisodeIndex,
     build_index,
     manifest_options,
+    open_ensemble_index,
     read_manifest,
     write_lock,
 )
@@ -172,33 +173,17 @@ class SearchService:
     def load(self, warm: int = 0) -> IndexVersion:
         """Open the index version the manifest names now (and its encoder, once per model);
         answer the previous version's ``warm`` most recent searches on it, then swap."""
-        from podseek.models.registry import load_encoder
-
         settings = self.settings
         signature = manifest_signature(settings.index_dir)
         if signature is None:
             self.error = f"no index at {settings.index_dir}; run `podseek index` first"
             raise Unavailable(self.error)
-        index = EpisodeIndex.open(settings)
-        model = index.manifest.model
-        key = f"{model.name}@{model.fingerprint}"
-        if key not in self._encoders:
-            self._encoders = {
-                key: load_encoder(
-                    model.name,
-                    settings.home,
-                    settings.query_engine,
-                    settings_device(settings, for_search=True),
-                )
-            }
-            self._query_vectors = {key: QueryVectorCache(self._encoders[key])}
-        searcher = Searcher(
-            index,
-            self._encoders[key],
-            settings.hybrid_depth,
-            settings.hybrid_fusion,
-            query_vectors=self._query_vectors[key],
-        )
+        in_use: set[str] = set()
+        searcher = self._searcher(EpisodeIndex.open(settings), in_use)
+        if settings.ensemble_model:
+            searcher.partner = self._searcher(open_ensemble_index(settings), in_use)
+        for key in set(self._encoders) - in_use:  # models no index version uses any more
+            del self._encoders[key], self._query_vectors[key]
         searcher.rank(["warm up"], k=1)  # first-call costs (exact-search vectors, sessions)
         # a new version keeps the catalog aids it finds: they follow the catalog on their
         # own (current()), never inside a write, whose open transaction they would wait for
@@ -235,10 +220,35 @@ class SearchService:
             raise Unavailable(self.error or "the index is not loaded yet")
         return loaded
 
+    def _searcher(self, index: EpisodeIndex, in_use: set[str]) -> Searcher:
+        """A searcher over ``index`` with its model, loaded once per model (and kept, with
+        its query vectors, across index versions built by that model)."""
+        from podseek.models.registry import load_encoder
+
+        settings = self.settings
+        model = index.manifest.model
+        key = f"{model.name}@{model.fingerprint}"
+        if key not in self._encoders:
+            self._encoders[key] = load_encoder(
+                model.name,
+                settings.home,
+                settings.query_engine,
+                settings_device(settings, for_search=True),
+            )
+            self._query_vectors[key] = QueryVectorCache(self._encoders[key])
+        in_use.add(key)
+        return Searcher(
+            index,
+            self._encoders[key],
+            settings.hybrid_depth,
+            settings.hybrid_fusion,
+            query_vectors=self._query_vectors[key],
+        )
+
     def cache_counts(self) -> dict[str, int]:
         """Hits and misses of the query-vector cache and of the current version's answers."""
         loaded = self._loaded
-        queries = next(iter(self._query_vectors.values()), None)
+        queries = loaded.searcher.query_vectors if loaded else None
         return {
             "query_hits": queries.hits if queries else 0,
             "query_misses": queries.misses if queries else 0,
@@ -313,21 +323,29 @@ class SearchService:
         loaded = self._loaded
         if loaded is None:
             raise Unavailable("the index is not loaded yet")
+        # the ensemble model's index first: the main one's new manifest is what other
+        # workers reload on, and then both hold the write
+        searchers = [loaded.searcher.partner, loaded.searcher]
+        for searcher in (s for s in searchers if s is not None):
+            self._reindex_one(catalog, searcher)
+        with self._reloading:
+            self.load()
+
+    def _reindex_one(self, catalog: CatalogStore, searcher: Searcher) -> None:
         # the worker writes where the index is: the backend the manifest names now (under
         # the write lock), whatever the backend setting says (`podseek migrate` moves it)
-        manifest = read_manifest(self.settings.index_dir) or loaded.searcher.index.manifest
+        folder = searcher.index.folder
+        manifest = read_manifest(folder) or searcher.index.manifest
         backend = manifest_options(manifest, BackendOptions.from_settings(self.settings))
         build_index(
             catalog,
-            loaded.searcher.query_vectors.encoder,
-            self.settings.index_dir,
+            searcher.query_vectors.encoder,
+            folder,
             self.settings.text_max_chars,
             AnnSettings.from_settings(self.settings),
             progress=False,
             backend=backend,
         )
-        with self._reloading:
-            self.load()
 
     def _resync(self, catalog: CatalogStore) -> None:
         """After a failed write, bring the index back in step with the catalog (whose

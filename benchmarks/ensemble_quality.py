@@ -1,0 +1,60 @@
+"""Two encoders fused, as podseek searches with ``PODSEEK_ENSEMBLE_MODEL``: quality on one
+half of the hand-written set, the workspace's model alone against the pair.
+
+Opens the workspace's index and its ensemble index the way ``podseek search`` does (the
+second one is built by ``podseek index`` with the setting), ranks the half's queries in
+hybrid mode with each, and scores them with ranx.
+
+    PODSEEK_HOME=podseek-data PODSEEK_ENSEMBLE_MODEL=use-multilingual podseek index
+    PODSEEK_HOME=podseek-data PODSEEK_ENSEMBLE_MODEL=use-multilingual \\
+        python benchmarks/ensemble_quality.py [--split dev]
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+from ranx import Qrels, Run, evaluate
+
+from podseek.beir import load_beir
+from podseek.config import Settings
+from podseek.index.episode_index import EpisodeIndex, open_ensemble_index
+from podseek.models.registry import load_encoder
+from podseek.search.engine import Searcher, SearchMode
+
+DEVSET = Path(__file__).resolve().parent / "devset" / "listennotes"
+METRICS = ["recall@10", "mrr@10", "ndcg@10"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", choices=("dev", "test"), default="dev")
+    args = parser.parse_args()
+
+    settings = Settings()
+    if not settings.ensemble_model:
+        raise SystemExit("set PODSEEK_ENSEMBLE_MODEL (and run `podseek index` with it)")
+    half = load_beir(DEVSET, args.split)
+    searchers = {}
+    for index in (EpisodeIndex.open(settings), open_ensemble_index(settings)):
+        model = index.manifest.model.name
+        searchers[model] = Searcher(index, load_encoder(model, settings.home))
+    first, second = searchers.values()
+    # new query-vector caches: the pair's time includes encoding each query with both
+    partner = Searcher(second.index, second.query_vectors.encoder)
+    pair = Searcher(first.index, first.query_vectors.encoder, partner=partner)
+    searchers[" + ".join(searchers)] = pair
+    ids = list(half.queries)
+    print(f"{args.split} half: {len(ids)} queries; hybrid; {first.index.manifest.rows} episodes")
+    print("| search | " + " | ".join(METRICS) + " | ms / query |\n|---|" + "---:|" * 4)
+    for label, searcher in searchers.items():
+        started = time.perf_counter()
+        ranked = searcher.rank([half.queries[q] for q in ids], k=100, mode=SearchMode.HYBRID)
+        ms = 1000 * (time.perf_counter() - started) / len(ids)
+        run = Run({q: dict(hits) or {"none": 0.0} for q, hits in zip(ids, ranked, strict=True)})
+        scores = evaluate(Qrels(half.qrels), run, METRICS)
+        print(f"| {label} | " + " | ".join(f"{scores[m]:.3f}" for m in METRICS) + f" | {ms:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Two encoders fused (PODSEEK_ENSEMBLE_MODEL): the library's ranking is ranx's min-max sum of
+each encoder's own ranking, and the index command, search, the server and its writes keep and
+use both indexes. Real indexes, real weights (MiniLM and USE-multilingual)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from ranx import Run, fuse
+from typer.testing import CliRunner
+
+from podseek.cli import app
+from podseek.config import Settings, get_settings
+from podseek.index.episode_index import EpisodeIndex, open_ensemble_index
+from podseek.models.registry import load_encoder
+from podseek.search.engine import Searcher, SearchMode
+from podseek.serve.app import create_app
+
+FIXTURES = Path(__file__).resolve().parent.parent / "catalog" / "fixtures"
+QUERIES = ["watching meteors in winter", "bread", "römische geschichte", "soup for sunday"]
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace indexed by MiniLM, with USE-multilingual as its ensemble model."""
+    home = tmp_path_factory.mktemp("ensemble")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PODSEEK_HOME", str(home))
+        patch.setenv("PODSEEK_ENSEMBLE_MODEL", "use-multilingual")
+        get_settings.cache_clear()
+        run("ingest", "listennotes", str(FIXTURES / "listennotes"))
+        run("ingest", "rss", str(FIXTURES / "show.xml"))
+        indexed = run("index", "--model", "minilm", "--json")
+        assert indexed.exit_code == 0, indexed.output
+        report = json.loads(indexed.stdout)
+        assert report["model"] == "minilm" and report["ensemble"]["model"] == "use-multilingual"
+        assert report["rows"] == report["ensemble"]["rows"] == 7
+    get_settings.cache_clear()
+    return home
+
+
+def settings_for(home: Path, **values: object) -> Settings:
+    return Settings(
+        _env_file=None, home=home, model="minilm", ensemble_model="use-multilingual", **values
+    )
+
+
+@pytest.mark.parametrize("mode", [SearchMode.HYBRID, SearchMode.SEMANTIC])
+def test_the_ranking_is_the_min_max_sum_of_both_encoders(home: Path, mode: SearchMode) -> None:
+    settings = settings_for(home)
+    first = Searcher(EpisodeIndex.open(settings), load_encoder("minilm", home))
+    second = Searcher(open_ensemble_index(settings), load_encoder("use-multilingual", home))
+    both = Searcher(first.index, first.query_vectors.encoder, partner=second)
+    alone = [
+        Run({q: dict(h) for q, h in zip(QUERIES, s.rank(QUERIES, 100, mode), strict=True)})
+        for s in (first, second)
+    ]
+    expected = fuse(alone, norm="min-max", method="sum")
+    for query, hits in zip(QUERIES, both.rank(QUERIES, 5, mode), strict=True):
+        wanted = sorted(expected[query].items(), key=lambda item: -item[1])[:5]
+        assert [i for i, _ in hits] == [i for i, _ in wanted]
+        assert [s for _, s in hits] == pytest.approx([s / 2 for _, s in wanted])
+    # keyword search is one list: the partner adds nothing
+    assert both.rank(QUERIES, 5, SearchMode.KEYWORD) == first.rank(QUERIES, 5, SearchMode.KEYWORD)
+
+
+def test_search_and_the_server_use_both_and_writes_reach_both(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PODSEEK_HOME", str(home))
+    monkeypatch.setenv("PODSEEK_ENSEMBLE_MODEL", "use-multilingual")
+    get_settings.cache_clear()
+    printed = json.loads(run("search", "meteor shower", "--json").stdout)["results"][0]["data"]
+    assert printed[0]["id"] == "rss:show:ns-001"
+
+    key = {"Authorization": "Bearer k"}
+    with TestClient(create_app(settings_for(home, api_key="k"))) as client:
+        served = client.get("/api/search", params={"q": "meteor shower"}).json()["data"]
+        assert [r["id"] for r in served] == [r["id"] for r in printed]
+        whales = {"id": "api:whales", "show_title": "Sea", "episode_title": "Whale songs"}
+        assert client.post("/api/episodes", json=whales, headers=key).status_code == 200
+        found = client.get("/api/search", params={"q": "humpback whales singing", "k": 1})
+        assert found.json()["data"][0]["id"] == "api:whales"
+    ensemble = open_ensemble_index(settings_for(home))
+    assert ensemble.backend.count() == 8  # the write reached the ensemble index too
+    ensemble.close()
+
+
+def test_a_missing_ensemble_index_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PODSEEK_HOME", str(tmp_path / "ws"))
+    get_settings.cache_clear()
+    run("ingest", "rss", str(FIXTURES / "show.xml"))
+    assert run("index", "--model", "minilm").exit_code == 0
+    monkeypatch.setenv("PODSEEK_ENSEMBLE_MODEL", "use-multilingual")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["search", "stars"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "holds no index of it; run `podseek index`" in result.stderr
+    get_settings.cache_clear()
