@@ -381,7 +381,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:  # read here, not by FastAPI: a body that is not JSON is a 422 too, not a 400
             body = Click.model_validate_json(await request.body())
         except ValidationError as error:
-            raise HTTPException(422, _readable(list(error.errors()))) from None
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
+            raise HTTPException(422, _readable(errors)) from None
         if search_log is not None:
             await run_in_threadpool(
                 search_log.click, body.session_id, body.query.strip(), body.episode_id
