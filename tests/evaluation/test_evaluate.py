@@ -137,19 +137,23 @@ def fails(*args: str, message: str) -> None:
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_user_mistakes_are_one_line(
-    workspace: Settings, trained: dict[str, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_user_mistakes_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked before any model loads: a workspace with a split is enough (no training)."""
+    home = make_split(tmp_path / "ws")
+    monkeypatch.setenv("PODSEEK_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
     fails("--models", "nope", message="unknown model 'nope'")
     fails("--modes", "fast", message="unknown mode 'fast'")
-    fails("--qrels", str(workspace.home / "missing"), message="no such folder")
+    fails("--qrels", str(home / "missing"), message="no such folder")
     fails("--run", "../up", message="plain folder name")
-    empty = trained["trec"].parent / "empty"
-    empty.mkdir(exist_ok=True)
+    empty = tmp_path / "empty"
+    empty.mkdir()
     fails("--qrels", str(empty), message="one qrels file")
-    monkeypatch.setenv("PODSEEK_HOME", str(workspace.home.parent / "empty-ws"))
+    monkeypatch.setenv("PODSEEK_HOME", str(tmp_path / "empty-ws"))
     get_settings.cache_clear()
     fails(message="nothing to evaluate on")
+    get_settings.cache_clear()
 
 
 @pytest.mark.slow  # 1.5 min (a whole evaluation first): kept out of the default run's 15 min
@@ -158,6 +162,7 @@ def test_a_run_name_is_not_reused(workspace: Settings) -> None:
     fails("--run", "once", message="exists; choose another --run")
 
 
+@pytest.mark.slow  # the module's trained model (1.5 min): kept out of the default 15 minutes
 def test_the_tuned_model_indexes_searches_and_serves_by_name(workspace: Settings) -> None:
     from fastapi.testclient import TestClient
 
@@ -176,6 +181,7 @@ def test_the_tuned_model_indexes_searches_and_serves_by_name(workspace: Settings
         assert answer.status_code == 200 and answer.json()["data"][0]["id"] == episode.id
 
 
+@pytest.mark.slow  # 2.5 min (training, then two evaluations): kept out of the default 15 min
 def test_evaluate_reuses_the_workspace_index_in_milvus(
     workspace: Settings, trained: dict[str, Path], milvus_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,7 @@
 app served by uvicorn on a free port of 127.0.0.1."""
 
 import contextlib
+import re
 import socket
 import threading
 import time
@@ -63,3 +64,20 @@ def serving(app: Any, lifespan: str = "off") -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@contextlib.contextmanager
+def new_page(browser: Any, local_only: bool = False) -> Iterator[Any]:
+    """A page in a fresh context (1000 x 900, en-US); on leaving, no JavaScript error may
+    have happened on it. ``local_only``: requests beyond 127.0.0.1 (episodes' audio and
+    pages) are refused, so nothing leaves the machine."""
+    context = browser.new_context(viewport={"width": 1000, "height": 900}, locale="en-US")
+    if local_only:
+        context.route(re.compile(r"^https?://(?!127\.0\.0\.1)"), lambda route: route.abort())
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"

@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 import podseek
-from tests.serve.browsing import chromium, expect, serving
+from tests.serve.browsing import chromium, expect, new_page, serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -160,14 +160,8 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1000, "height": 900}, locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    with new_page(browser) as page:
+        yield page
 
 
 def results(page: Page):
