@@ -1,5 +1,6 @@
-"""Shared fixtures: an empty workspace per test, the shared real data when present, and a
-real Milvus Lite server (started once per session, by the tests that ask for it)."""
+"""Shared fixtures: an empty workspace per test, the shared real data when present, e5-small
+expanded once per session, and a real Milvus Lite server (started once per session, by the
+tests that ask for it)."""
 
 import importlib.util
 import os
@@ -54,3 +55,11 @@ def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield uri
     except PodseekError as error:
         pytest.fail(str(error))
+
+
+@pytest.fixture(scope="session")
+def e5_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """e5-small expanded from its packaged 4-bit weights, once per session (20-40 s)."""
+    from podseek.models.e5_small import expand_e5_small
+
+    return expand_e5_small(tmp_path_factory.mktemp("ws") / "models" / "e5-small")

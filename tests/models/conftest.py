@@ -1,15 +1,11 @@
-"""Model fixtures shared by the model tests: e5-small is expanded once per test session."""
+"""Model fixtures shared by the model tests (e5-small's expanded folder, ``e5_folder``, is a
+session fixture of tests/conftest.py: the training tests use it too)."""
 
 from pathlib import Path
 
 import pytest
 
-from podseek.models.e5_small import e5_small_encoder, expand_e5_small
-
-
-@pytest.fixture(scope="session")
-def e5_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return expand_e5_small(tmp_path_factory.mktemp("ws") / "models" / "e5-small")
+from podseek.models.e5_small import e5_small_encoder
 
 
 @pytest.fixture(scope="session")
