@@ -47,6 +47,8 @@ def test_float32_engine_gives_the_models_vectors(minilm, tmp_path: Path) -> None
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow  # 1 min (exports and quantises e5-small): kept out of the default 15 minutes;
+# the int8 engine itself runs in every default search test (MiniLM's)
 def test_int8_engine_is_close_on_multilingual_e5(e5, tmp_path: Path) -> None:
     engine = OnnxQueryEncoder(e5.model, tmp_path, "fp", QueryEngine.ONNX_INT8)
     prefixed = [e5.query_prefix + q for q in QUERIES]
