@@ -15,7 +15,7 @@ import pytest
 from podseek.catalog.build import RawEpisode, Skip
 from podseek.catalog.ingest import ingest
 from podseek.catalog.sources.listennotes import ListenNotesSource
-from podseek.catalog.store import CatalogStore
+from podseek.catalog.store import CatalogStore, catalog_revision
 from podseek.errors import PodseekError
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -63,6 +63,31 @@ def test_reingest_is_idempotent_and_merges_changes(store: CatalogStore) -> None:
     assert (changed.added, changed.updated, changed.unchanged, changed.removed) == (1, 1, 1, 0)
     assert store.get("mem:2").episode_title == "Renamed"
     assert store.count() == 4  # episode 3 stays: feeds roll old items off, that is no delete
+
+
+def test_the_revision_counts_writes_that_change_records(tmp_path: Path) -> None:
+    """What the server compares to rebuild suggestions and the speller: reads, a re-ingest
+    that changes nothing and SQLite's checkpoints leave it; adding, editing and deleting
+    move it."""
+    path = tmp_path / "catalog.sqlite"
+    assert catalog_revision(path) is None and not path.exists()  # checking creates nothing
+    with CatalogStore(path) as store:
+        assert catalog_revision(path) == 0
+        ingest(store, ListSource([raw(1), raw(2)]), progress=False)
+        first = catalog_revision(path)
+        ingest(store, ListSource([raw(1), raw(2)]), progress=False)
+        store.get("mem:1"), store.stats()
+        with CatalogStore(path) as reader:  # another connection opens and closes the WAL
+            reader.count()
+        assert catalog_revision(path) == first
+        ingest(store, ListSource([raw(1), raw(2, "Renamed")]), progress=False)
+        edited = catalog_revision(path)
+        assert edited > first
+        store.delete(["mem:404"])
+        assert catalog_revision(path) == edited
+        store.delete(["mem:1"])
+        assert catalog_revision(path) > edited
+    assert catalog_revision(tmp_path) is None  # a folder is no catalog
 
 
 def test_replace_removes_what_the_source_no_longer_has(store: CatalogStore) -> None:

@@ -148,6 +148,39 @@ def test_upsert_then_find_then_delete_then_gone(client: TestClient) -> None:
     assert client.delete("/api/episodes/api:whales", headers=AUTH).status_code == 404
 
 
+def suggestions_settle(client: TestClient, prefix: str, wanted: bool) -> list[str]:
+    """The suggestions for ``prefix`` once the server's background rebuild of the catalog
+    aids has (or has not, after 30 s) made ``wanted`` true of the whale episode among them."""
+    deadline = time.time() + 30
+    while True:
+        body = client.get("/api/suggest", params={"q": prefix}).json()
+        texts = [s["text"] for s in body["suggestions"]]
+        if ("Humpback whale songs" in texts) == wanted or time.time() > deadline:
+            return texts
+        time.sleep(0.2)
+
+
+def test_suggestions_follow_the_catalog_and_reads_keep_the_answers(client: TestClient) -> None:
+    assert "Humpback whale songs" not in suggestions_settle(client, "humpb", wanted=False)
+    builds = cache_metric(client, "podseek_catalog_aids_builds")
+    assert client.post("/api/episodes", json=WHALES, headers=AUTH).status_code == 200
+    assert "Humpback whale songs" in suggestions_settle(client, "humpb", wanted=True)
+    # writes that change nothing, reads (of episodes, of facets) and time pass: answers stay
+    params = {"q": "whale songs", "k": 3}
+    first = client.get("/api/search", params=params).content
+    hits = cache_metric(client, "podseek_answer_cache_hits")
+    for _ in range(3):
+        assert client.post("/api/episodes", json=WHALES, headers=AUTH).json()["unchanged"] == 1
+        assert client.get("/api/episodes/api:whales").status_code == 200
+        assert client.get("/api/facets").status_code == 200
+        time.sleep(1.1)  # past the server's once-a-second look at the catalog
+        assert client.get("/api/search", params=params).content == first
+    assert cache_metric(client, "podseek_answer_cache_hits") == hits + 3
+    assert cache_metric(client, "podseek_catalog_aids_builds") == builds + 1  # one per write
+    assert client.delete("/api/episodes/api:whales", headers=AUTH).status_code == 204
+    assert "Humpback whale songs" not in suggestions_settle(client, "humpb", wanted=False)
+
+
 def test_bad_episode_bodies_are_422(client: TestClient) -> None:
     assert client.post("/api/episodes", json=[], headers=AUTH).status_code == 422
     bad = client.post("/api/episodes", json=[{"episode_title": "no id"}], headers=AUTH)
@@ -181,7 +214,13 @@ def cache_metric(client: TestClient, name: str) -> float:
     return float(line.split()[-1])
 
 
-def test_a_repeated_search_is_answered_from_the_answer_cache(client: TestClient) -> None:
+def test_a_repeated_search_is_answered_from_the_answer_cache(home: Path) -> None:
+    # its own server: the shared one rebuilds its answers after the write tests' changes
+    with TestClient(create_app(settings_for(home))) as client:
+        repeated_searches_are_cached(client)
+
+
+def repeated_searches_are_cached(client: TestClient) -> None:
     params = {"q": "sourdough bread starter", "k": 4, "mode": "semantic"}
     first = client.get("/api/search", params=params)
     hits = cache_metric(client, "podseek_answer_cache_hits")

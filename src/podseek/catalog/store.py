@@ -67,6 +67,31 @@ CREATE TABLE IF NOT EXISTS ingests (
 INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
 
+# Every write that changes a record counts one revision: what readers that derive something
+# from the catalog (suggestions, the speller, shows) compare, since the file's own mtime and
+# its write-ahead log change on reads and checkpoints too.
+_BUMP_REVISION = (
+    "INSERT INTO meta VALUES ('revision', '1') "
+    "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+)
+
+
+def catalog_revision(path: Path) -> int | None:
+    """How many changing writes the catalog at ``path`` has committed (0 for one that has
+    had none); ``None`` when there is no catalog there. Opened read-only: checking never
+    creates or changes a catalog."""
+    if not Path(path).is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return int(row[0]) if row else 0
+
 
 @dataclass(frozen=True)
 class ShowRecord:
@@ -319,7 +344,7 @@ class CatalogWrite:
         self.source = source
         self.started_at = _now()
         self.seen: set[str] = set()
-        self.added = self.updated = self.unchanged = self.removed = 0
+        self.added = self.updated = self.unchanged = self.removed = self.deleted = 0
 
     def __enter__(self) -> "CatalogWrite":
         try:
@@ -329,7 +354,12 @@ class CatalogWrite:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is not None:
+            self._conn.execute("ROLLBACK")
+            return
+        if self.added or self.updated or self.removed or self.deleted:
+            self._conn.execute(_BUMP_REVISION)
+        self._conn.execute("COMMIT")
 
     def upsert(self, episode: Episode) -> str:
         """Add or update one record; returns "added", "updated" or "unchanged"."""
@@ -353,7 +383,9 @@ class CatalogWrite:
         """Remove records by id, in this transaction; returns how many existed."""
         before = self._conn.total_changes
         self._conn.executemany("DELETE FROM episodes WHERE id = ?", [(i,) for i in episode_ids])
-        return self._conn.total_changes - before
+        deleted = self._conn.total_changes - before
+        self.deleted += deleted
+        return deleted
 
     def remove_unseen(self) -> int:
         """Delete this source's records that the current ingest did not see (``--replace``)."""

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 from podseek.catalog.episode import episode_text
-from podseek.catalog.store import CatalogStore
+from podseek.catalog.store import CatalogStore, catalog_revision
 from podseek.index.base import SearchFilters
 from podseek.search.engine import ResultType, Searcher, SearchMode, SearchResults, Sort
 from podseek.search.shows import ShowCatalog, ShowResults, ShowSearcher
@@ -37,19 +37,6 @@ class SearchRequest:
     type: ResultType = ResultType.EPISODE
 
 
-def catalog_signature(catalog_path: Path) -> tuple[int, ...]:
-    """Changes whenever the catalog does: the (mtime, size) of the SQLite file and of its
-    write-ahead log, where a commit lands first."""
-    parts: list[int] = []
-    for path in (catalog_path, catalog_path.with_name(catalog_path.name + "-wal")):
-        try:
-            stat = path.stat()
-            parts += [stat.st_mtime_ns, stat.st_size]
-        except OSError:
-            parts += [0, 0]
-    return tuple(parts)
-
-
 class CatalogAids:
     """Suggestions, the speller and the show records of one state of the catalog, each read
     from the catalog when first needed (a command line search needs one of them at most);
@@ -58,7 +45,7 @@ class CatalogAids:
     def __init__(self, catalog_path: Path, search_log: Path | None = None) -> None:
         self.catalog_path = catalog_path
         self.search_log = search_log
-        self.signature = catalog_signature(catalog_path)
+        self.revision = catalog_revision(catalog_path)
 
     @cached_property
     def suggester(self) -> Suggester:
@@ -84,7 +71,7 @@ class CatalogAids:
 
     def current(self, catalog_path: Path) -> bool:
         """Whether the catalog is still the one these were built from."""
-        return catalog_signature(catalog_path) == self.signature
+        return catalog_revision(catalog_path) == self.revision
 
     def did_you_mean(self, searcher: Searcher, query: str) -> str | None:
         """A spelling of ``query`` in the catalog's words, when it has words the catalog does

@@ -497,6 +497,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if service.ready:
             metrics.index_episodes.set(service.searcher().index.manifest.rows)
         metrics.index_reloads.set(service.reloads)
+        metrics.aids_builds.set(service.aids_builds)
         metrics.set_caches(service.cache_counts())
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 

@@ -35,6 +35,12 @@ class Metrics:
         self.index_reloads = Gauge(
             "podseek_index_loads", "Index versions this worker has loaded.", registry=self.registry
         )
+        self.aids_builds = Gauge(
+            "podseek_catalog_aids_builds",
+            "Times this worker built suggestions, the speller and shows from the catalog "
+            "(once at start-up, then once per write that changed a record).",
+            registry=self.registry,
+        )
         self.cache_hits = Gauge(
             "podseek_query_cache_hits",
             "Queries whose vector came from the query vector cache.",

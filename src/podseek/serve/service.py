@@ -160,6 +160,7 @@ class SearchService:
         self._refreshing_aids = threading.Lock()
         self._last_check = 0.0
         self.reloads = 0
+        self.aids_builds = 0
         self.error: str | None = None  # why the last load failed
 
     # reading -------------------------------------------------------------------------------
@@ -259,6 +260,7 @@ class SearchService:
     def _build_aids(self) -> CatalogAids:
         aids = CatalogAids(self.settings.catalog_path, self.settings.search_log)
         log.info("suggestions, speller and shows built in %.1f s", aids.build_all())
+        self.aids_builds += 1
         return aids
 
     def _refresh_aids_in_background(self) -> None:
