@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-from ranx import Qrels
 
 from podseek.beir import load_beir, load_queries
 from podseek.catalog.store import CatalogStore
@@ -53,7 +52,6 @@ def test_split_writes_beir_folders(
     episode_split: dict[str, str] = {}
     for name in ("train", "dev", "test"):
         part = load_beir(target, name)
-        Qrels(part.qrels)  # ranx reads it
         for qid, judged in part.qrels.items():
             (episode,) = judged
             assert metadata[qid]["split"] == name and metadata[qid]["episode_id"] == episode
