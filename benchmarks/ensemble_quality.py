@@ -32,11 +32,13 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = Settings()
-    if not settings.ensemble_model:
-        raise SystemExit("set PODSEEK_ENSEMBLE_MODEL (and run `podseek index` with it)")
+    main_index = EpisodeIndex.open(settings)
+    ensemble_index = open_ensemble_index(settings, main_index.manifest.model.name)
+    if ensemble_index is None:
+        raise SystemExit("PODSEEK_ENSEMBLE_MODEL is empty or the index's own model")
     half = load_beir(DEVSET, args.split)
     searchers = {}
-    for index in (EpisodeIndex.open(settings), open_ensemble_index(settings)):
+    for index in (main_index, ensemble_index):
         model = index.manifest.model.name
         searchers[model] = Searcher(index, load_encoder(model, settings.home))
     first, second = searchers.values()

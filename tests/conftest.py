@@ -12,6 +12,10 @@ import pytest
 # Nothing may download at run time; make any accidental hub access fail fast.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Tests index with one encoder unless they test the ensemble (tests/search/test_ensemble.py
+# and the Milvus and serving tests that set it): the default's second index would double
+# every indexing test's time without testing anything more.
+os.environ.setdefault("PODSEEK_ENSEMBLE_MODEL", "")
 
 from podseek.config import Settings, get_settings
 from podseek.errors import PodseekError

@@ -62,11 +62,12 @@ class Settings(BaseSettings):
         "name, a model trained into the workspace, or a sentence-transformers folder.",
     )
     ensemble_model: str | None = Field(
-        None,
-        description="A second encoder (use-multilingual is the one measured) whose ranking is "
-        "fused with the index model's: `podseek index` keeps a second index with it "
-        "(<workspace>/index-ensemble), and every search encodes the query with both and sums "
-        "their min-max normalised hybrid scores. Unset: one encoder.",
+        "use-multilingual",
+        description="A second encoder whose ranking is fused with the index model's: `podseek "
+        "index` keeps a second index with it (<workspace>/index-ensemble), and every search "
+        "encodes the query with both and sums their min-max normalised hybrid scores. Empty: "
+        "one encoder (half the indexing, a faster search, less memory). Ignored when the index "
+        "model is this one.",
     )
     device: str = Field(
         "auto",
@@ -184,6 +185,11 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("ensemble_model")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return (value or "").strip() or None
+
     @field_validator("home", "data_dir", "search_log")
     @classmethod
     def _expand_user(cls, value: Path | None) -> Path | None:
@@ -208,6 +214,11 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         """The folder of the search index (manifest + LanceDB tables)."""
         return self.home / "index"
+
+    def ensemble_for(self, model: str) -> str | None:
+        """The ensemble model of an index built with ``model``: none when it would be the same
+        encoder twice."""
+        return self.ensemble_model if self.ensemble_model != model else None
 
     @property
     def ensemble_index_dir(self) -> Path:

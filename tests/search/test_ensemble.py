@@ -23,6 +23,7 @@ runner = CliRunner()
 
 
 def run(*args: str):
+    get_settings.cache_clear()  # the environment of the moment
     return runner.invoke(app, list(args), catch_exceptions=False)
 
 
@@ -55,7 +56,9 @@ def settings_for(home: Path, **values: object) -> Settings:
 def test_the_ranking_is_the_min_max_sum_of_both_encoders(home: Path, mode: SearchMode) -> None:
     settings = settings_for(home)
     first = Searcher(EpisodeIndex.open(settings), load_encoder("minilm", home))
-    second = Searcher(open_ensemble_index(settings), load_encoder("use-multilingual", home))
+    second = Searcher(
+        open_ensemble_index(settings, "minilm"), load_encoder("use-multilingual", home)
+    )
     both = Searcher(first.index, first.query_vectors.encoder, partner=second)
     alone = [
         Run({q: dict(h) for q, h in zip(QUERIES, s.rank(QUERIES, 100, mode), strict=True)})
@@ -87,19 +90,51 @@ def test_search_and_the_server_use_both_and_writes_reach_both(
         assert client.post("/api/episodes", json=whales, headers=key).status_code == 200
         found = client.get("/api/search", params={"q": "humpback whales singing", "k": 1})
         assert found.json()["data"][0]["id"] == "api:whales"
-    ensemble = open_ensemble_index(settings_for(home))
+    ensemble = open_ensemble_index(settings_for(home), "minilm")
     assert ensemble.backend.count() == 8  # the write reached the ensemble index too
     ensemble.close()
 
 
-def test_a_missing_ensemble_index_is_one_line(tmp_path: Path, monkeypatch) -> None:
+def test_the_default_builds_both_and_search_says_when_it_has_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def search() -> tuple[list[str], str]:
+        get_settings.cache_clear()
+        result = runner.invoke(app, ["search", "stars", "--json"])
+        assert result.exit_code == 0, result.output
+        return [r["id"] for r in json.loads(result.stdout)["results"][0]["data"]], result.stderr
+
     monkeypatch.setenv("PODSEEK_HOME", str(tmp_path / "ws"))
+    monkeypatch.setenv("PODSEEK_ENSEMBLE_MODEL", "")  # one encoder, as an older index was built
     get_settings.cache_clear()
     run("ingest", "rss", str(FIXTURES / "show.xml"))
     assert run("index", "--model", "minilm").exit_code == 0
-    monkeypatch.setenv("PODSEEK_ENSEMBLE_MODEL", "use-multilingual")
-    get_settings.cache_clear()
-    result = runner.invoke(app, ["search", "stars"])
-    assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "holds no index of it; run `podseek index`" in result.stderr
+    assert not (tmp_path / "ws" / "index-ensemble").exists()
+    alone, note = search()
+    assert alone and note == ""
+
+    monkeypatch.delenv("PODSEEK_ENSEMBLE_MODEL")  # the default: use-multilingual beside it
+    found, note = search()
+    assert found == alone and note.count("\n") == 1  # one line: what is missing, what to run
+    assert note.startswith("note: searching with one encoder: no use-multilingual index in")
+    served = Settings(_env_file=None, home=tmp_path / "ws")  # the server, too, goes on alone
+    assert served.ensemble_model == "use-multilingual"
+    with TestClient(create_app(served)) as client:
+        response = client.get("/api/search", params={"q": "stars", "k": 10})
+        assert [r["id"] for r in response.json()["data"]] == alone
+    indexed = json.loads(run("index", "--model", "minilm", "--json").stdout)
+    assert indexed["ensemble"]["model"] == "use-multilingual" and indexed["ensemble"]["rows"] == 3
+    assert search()[1] == ""
+
+    # the catalog grows and only the main index follows: the stale second one is left out
+    monkeypatch.setenv("PODSEEK_ENSEMBLE_MODEL", "")
+    run("ingest", "listennotes", str(FIXTURES / "listennotes"))
+    assert run("index", "--model", "minilm").exit_code == 0
+    monkeypatch.delenv("PODSEEK_ENSEMBLE_MODEL")
+    _, note = search()
+    assert "holds 3 episodes and the index 7; run `podseek index`" in note
+    # an index of the ensemble's own model gets no second copy of itself
+    same = json.loads(run("index", "--model", "use-multilingual", "--json").stdout)
+    assert same["model"] == "use-multilingual" and "ensemble" not in same
+    assert search()[1] == ""
     get_settings.cache_clear()

@@ -11,7 +11,7 @@ import typer
 from podseek.catalog.cleaning import parse_filter_date
 from podseek.cli.common import JsonOption, RayOption, app, catalog_store, print_json, user_errors
 from podseek.config import get_settings
-from podseek.errors import PodseekError
+from podseek.errors import PodseekError, Unavailable
 from podseek.index.backends import BackendOptions
 from podseek.index.base import AnnSettings, SearchFilters
 from podseek.models.device import settings_device
@@ -115,9 +115,10 @@ def index_command(
 
         # the ensemble model's index first: a server reloads when the main one changes
         backend = BackendOptions.from_settings(settings)
+        ensemble_model = settings.ensemble_for(name)
         ensemble = (
-            index(settings.ensemble_model, settings.ensemble_index_dir, backend.for_ensemble())
-            if settings.ensemble_model
+            index(ensemble_model, settings.ensemble_index_dir, backend.for_ensemble())
+            if ensemble_model
             else None
         )
         report = index(name, settings.index_dir, backend)
@@ -184,7 +185,7 @@ def _print_show(rank: int, show: Any) -> None:
 def _searcher(model: str | None = None) -> "Searcher":
     """A searcher over the workspace's index with the encoder that built it (``model``, when
     given, must be that one)."""
-    from podseek.index.episode_index import EpisodeIndex
+    from podseek.index.episode_index import EpisodeIndex, open_ensemble_index
     from podseek.models.registry import load_encoder
     from podseek.search.engine import Searcher
 
@@ -199,10 +200,12 @@ def _searcher(model: str | None = None) -> "Searcher":
     device = settings_device(settings, for_search=True)
     encoder = load_encoder(built_with, settings.home, settings.query_engine, device)
     partner = None
-    if settings.ensemble_model:
-        from podseek.index.episode_index import open_ensemble_index
-
-        second = open_ensemble_index(settings)
+    try:
+        second = open_ensemble_index(settings, built_with)
+    except Unavailable as missing:
+        typer.echo(f"note: searching with one encoder: {missing}", err=True)
+        second = None
+    if second is not None:
         second_encoder = load_encoder(
             second.manifest.model.name, settings.home, settings.query_engine, device
         )

@@ -181,8 +181,13 @@ class SearchService:
             raise Unavailable(self.error)
         in_use: set[str] = set()
         searcher = self._searcher(EpisodeIndex.open(settings), in_use)
-        if settings.ensemble_model:
-            searcher.partner = self._searcher(open_ensemble_index(settings), in_use)
+        try:
+            ensemble = open_ensemble_index(settings, searcher.index.manifest.model.name)
+        except Unavailable as missing:
+            log.warning("searching with one encoder: %s", missing)
+            ensemble = None
+        if ensemble is not None:
+            searcher.partner = self._searcher(ensemble, in_use)
         for key in set(self._encoders) - in_use:  # models no index version uses any more
             del self._encoders[key], self._query_vectors[key]
         searcher.rank(["warm up"], k=1)  # first-call costs (exact-search vectors, sessions)
