@@ -16,11 +16,11 @@ from podseek.index.backends import BackendOptions
 from podseek.index.base import AnnSettings, SearchFilters
 from podseek.models.device import settings_device
 from podseek.search.engine import ResultType, SameShow, SearchMode, SearchResults, Sort
+from podseek.search.shows import ShowResults
 
 if TYPE_CHECKING:
     from podseek.index.episode_index import IndexReport
     from podseek.search.engine import Searcher
-    from podseek.search.shows import ShowResults
 
 models_app = typer.Typer(help="The encoders podseek can index and search with.")
 app.add_typer(models_app, name="models")
@@ -150,16 +150,16 @@ def filter_date(value: str | None, flag: str) -> datetime | None:
         raise PodseekError(f"{flag}: {error}") from None
 
 
-def _print_results(results: "SearchResults | ShowResults") -> None:
-    what = "shows" if results.data and not hasattr(results.data[0], "episode_title") else ""
+def _print_results(results: SearchResults | ShowResults) -> None:
+    shows = isinstance(results, ShowResults)
     typer.echo(
-        f'{results.count} {what or "results"} for "{results.query}" ({results.mode}, '
-        f"{results.took_ms:.0f} ms)"
+        f'{results.count} {"shows" if shows else "results"} for "{results.query}" '
+        f"({results.mode}, {results.took_ms:.0f} ms)"
     )
     if results.did_you_mean:
         typer.echo(f'did you mean "{results.did_you_mean}"?')
     for rank, hit in enumerate(results.data, start=1):
-        if what:
+        if shows:
             _print_show(rank, hit)
             continue
         facts = [
