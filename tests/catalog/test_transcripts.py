@@ -1,0 +1,113 @@
+"""Transcripts in the four Podcasting 2.0 forms, read from the real published files in the
+shared data, and every way a file can fail to be one: one TranscriptError line each."""
+
+from pathlib import Path
+
+import pytest
+
+from podseek.catalog.transcripts import (
+    SLIP_S,
+    Segment,
+    TranscriptError,
+    parse_transcript,
+    read_transcript,
+    transcript_format,
+)
+
+
+@pytest.fixture(scope="module")
+def published(shared_data: Path) -> Path:
+    return shared_data / "podcast-transcripts" / "podcasting20"
+
+
+def test_one_show_in_three_forms_reads_alike(published: Path) -> None:
+    srt, json_, html = (
+        read_transcript(published / f"buzzcast.{s}") for s in ("srt", "json", "html")
+    )
+    first = "It is so stinking nice to like, show up and record this"
+    assert srt[0] == Segment(start=0.0, end=4.799, text=first, speaker="Alban")  # "Alban: ..."
+    # JSON splits a cue into lines that repeat its times; they are one segment again
+    assert json_[0] == Segment(start=0.0, end=4.8, text=first, speaker="Alban")
+    assert len(json_) == len(srt) + 1 and json_[-1].end == srt[-1].end == 1684.46
+    # HTML: <cite> speaker, <time> start, <p> words; a segment ends where the next starts
+    assert html[0].speaker == "Alban" and html[0].text.startswith(first + " show.")
+    assert (html[0].start, html[0].end, html[1].start) == (0.0, 30.0, 30.0)
+    assert html[1].speaker == "Kevin"
+
+
+def test_webvtt_oddities_lose_no_cue(published: Path) -> None:
+    # bare seconds ("0.860 --> 7.380") then minutes ("56.440 --> 1:01.080"): webvtt-py alone
+    # reads the first 13 cues not at all and the 14th as ending at 1 s
+    daily = read_transcript(published / "podnews_daily_2024-01-25.vtt")
+    text = (published / "podnews_daily_2024-01-25.vtt").read_text()
+    assert len(daily) == text.count("-->") == 44
+    assert (daily[0].start, daily[0].end, daily[0].speaker) == (0.86, 7.38, "SPEAKER_1")
+    assert (daily[13].start, daily[13].end) == (56.44, 61.08)
+    spanish = read_transcript(published / "kde_express-16_kde_en_telegram.vtt")
+    assert spanish[0].text.startswith("Buenas, bienvenidas") and spanish[0].speaker == ""
+
+
+def test_every_published_file_reads_in_time_order(shared_data: Path) -> None:
+    folder = shared_data / "podcast-transcripts"
+    files = [f for f in sorted(folder.rglob("*")) if transcript_format(f.name)]
+    assert len(files) == 111  # 11 Podcasting 2.0 files, 100 Talk Python transcripts
+    for path in files:
+        segments = read_transcript(path)
+        assert segments and all(s.text and s.end >= s.start >= 0 for s in segments), path
+        starts = [s.start for s in segments]
+        assert starts == sorted(starts), path
+
+
+def test_a_small_time_slip_is_mended_and_a_large_one_refused(shared_data: Path) -> None:
+    # Talk Python 544 has a cue ending 0.64 s before it starts, and the next one starting
+    # back at that end: mended, not refused
+    path = next((shared_data / "podcast-transcripts" / "talkpython").glob("544-*.vtt"))
+    segments = read_transcript(path)
+    at = next(i for i, s in enumerate(segments) if s.text == "I know." and s.start > 3816)
+    mended = segments[at - 1 : at + 2]
+    assert [(s.start, s.end, s.text) for s in mended] == [
+        (3816.42, 3816.96, "It's way sooner."),
+        (3816.96, 3816.96, "I know."),
+        (3816.96, 3816.96, "It's way sooner."),
+    ]
+    back = SLIP_S + 1
+    later, earlier = "00:00:10.000 --> 00:00:12.000", f"00:00:{10 - back:06.3f} --> 00:00:09.500"
+    cues = f"WEBVTT\n\n{later}\nlater\n\n{earlier}\nearlier\n"
+    with pytest.raises(TranscriptError, match=r"out of order: segment 2 starts at 7\.000 s"):
+        parse_transcript(cues, "vtt")
+
+
+@pytest.mark.parametrize(
+    ("data", "form", "reason"),
+    [
+        (b"", "srt", "empty transcript"),
+        (b"  \n\n ", "vtt", "empty transcript"),
+        (b"\xff\xfe\x00W\x00E", "vtt", r"not UTF-8 text \(byte 0\)"),
+        (b"1\n00:00:01,000 --> nonsense\nhello\n", "srt", "not a valid SRT transcript"),
+        (b"00:00:01.000 --> 00:00:02.000\nhello\n", "vtt", "no WEBVTT header"),
+        (b"WEBVTT\n\n00:00:xx --> 00:00:02.000\nhello\n", "vtt", "not a time: '00:00:xx'"),
+        (b'{"segments": 3}', "json", "no list of segments"),
+        (b'{"segments": [{"body": "hello"}]}', "json", "a segment without time"),
+        (b"{not json", "json", "not a valid JSON transcript"),
+        (b"<html><body><p>no times</p></body></html>", "html", r"no <time> followed by a <p>"),
+        (b"WEBVTT\n\n00:00:05.000 --> 00:00:01.000\nbackwards\n", "vtt", "ends before it starts"),
+        (b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n\n", "vtt", "no timed text"),
+        (b"1\n00:00:01,000 --> 00:00:02,000\nhi\n", "doc", "unknown transcript form 'doc'"),
+    ],
+)
+def test_a_file_that_is_no_transcript_is_one_line(data: bytes, form: str, reason: str) -> None:
+    with pytest.raises(TranscriptError, match=reason) as raised:
+        parse_transcript(data, form)
+    assert "\n" not in str(raised.value)
+
+
+def test_forms_come_from_mime_types_and_names(tmp_path: Path) -> None:
+    assert transcript_format("application/srt") == transcript_format("x.SRT") == "srt"
+    assert transcript_format("text/vtt; charset=utf-8") == "vtt"
+    assert transcript_format("text/html") == transcript_format("t.htm") == "html"
+    assert transcript_format("application/json") == "json"
+    assert transcript_format("notes.txt") is None and transcript_format("audio/mpeg") is None
+    with pytest.raises(TranscriptError, match=r"notes.txt: not a transcript file"):
+        read_transcript(tmp_path / "notes.txt")
+    with pytest.raises(TranscriptError, match=r"gone.vtt: cannot read it: No such file"):
+        read_transcript(tmp_path / "gone.vtt")
