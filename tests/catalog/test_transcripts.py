@@ -1,10 +1,13 @@
 """Transcripts in the four Podcasting 2.0 forms, read from the real published files in the
 shared data, and every way a file can fail to be one: one TranscriptError line each."""
 
+import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from podseek.catalog.store import CatalogStore, catalog_revision
 from podseek.catalog.transcripts import (
     SLIP_S,
     Segment,
@@ -13,6 +16,8 @@ from podseek.catalog.transcripts import (
     read_transcript,
     transcript_format,
 )
+from podseek.cli import app
+from podseek.config import Settings
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +52,10 @@ def test_webvtt_oddities_lose_no_cue(published: Path) -> None:
     assert spanish[0].text.startswith("Buenas, bienvenidas") and spanish[0].speaker == ""
 
 
-def test_every_published_file_reads_in_time_order(shared_data: Path) -> None:
-    folder = shared_data / "podcast-transcripts"
-    files = [f for f in sorted(folder.rglob("*")) if transcript_format(f.name)]
-    assert len(files) == 111  # 11 Podcasting 2.0 files, 100 Talk Python transcripts
+def test_every_published_form_reads_in_time_order(published: Path) -> None:
+    # (the 100 Talk Python transcripts are read by the ingest test below)
+    files = [f for f in sorted(published.iterdir()) if transcript_format(f.name)]
+    assert len(files) == 11
     for path in files:
         segments = read_transcript(path)
         assert segments and all(s.text and s.end >= s.start >= 0 for s in segments), path
@@ -111,3 +116,103 @@ def test_forms_come_from_mime_types_and_names(tmp_path: Path) -> None:
         read_transcript(tmp_path / "notes.txt")
     with pytest.raises(TranscriptError, match=r"gone.vtt: cannot read it: No such file"):
         read_transcript(tmp_path / "gone.vtt")
+
+
+# --- a folder of transcripts, ingested as episodes -----------------------------------------
+
+runner = CliRunner()
+
+GOOD = """WEBVTT
+
+00:00:01.000 --> 00:00:05.000
+<v Ana>Today we talk about sourdough starters and how to feed them.
+
+00:00:05.500 --> 00:00:09.000
+<v Ben>And why a cold kitchen slows the rise.
+"""
+
+
+def ingest(folder: Path, *options: str) -> dict:
+    result = runner.invoke(app, ["ingest", "transcripts", str(folder), *options, "--json"])
+    assert result.exit_code == 0, result.output
+    (summary,) = json.loads(result.stdout)["ingests"]
+    return summary
+
+
+def test_talk_python_becomes_an_episode_per_transcript(
+    shared_data: Path, workspace: Settings
+) -> None:
+    folder = shared_data / "podcast-transcripts" / "talkpython"
+    first = ingest(folder, "--show", "Talk Python To Me")
+    assert (first["source"], first["read"], first["added"]) == (
+        "transcripts:talk-python-to-me",
+        101,
+        97,
+    )
+    assert first["transcripts"] == 97
+    assert first["skipped"] == {
+        "duplicate id (first one kept)": 3,  # 524 and 525 "-no-names" copies, and the like
+        "not a transcript file (.srt, .vtt, .json, .html)": 1,  # LICENSE.upstream
+    }
+    with CatalogStore(workspace.catalog_path) as catalog:
+        episode = catalog.get("transcripts:talk-python-to-me:525")
+        assert episode.episode_title == "Nicegui" and episode.show_title == "Talk Python To Me"
+        assert episode.language == "en" and episode.source == "transcripts:talk-python-to-me"
+        segments = catalog.transcript(episode.id)
+        assert any(s.speaker for s in segments)  # the copy that names its speakers was kept
+        assert episode.episode_description.startswith(segments[0].text)
+        revision = catalog_revision(workspace.catalog_path)
+    again = ingest(folder, "--show", "Talk Python To Me")
+    assert (again["unchanged"], again["transcripts"]) == (97, 0)
+    assert catalog_revision(workspace.catalog_path) == revision
+
+
+def test_bad_transcripts_are_counted_skips_and_good_ones_searchable(
+    tmp_path: Path, workspace: Settings
+) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "12-bread-at-home.vtt").write_text(GOOD)
+    (folder / "13-out-of-order.srt").write_text(
+        "1\n00:00:10,000 --> 00:00:12,000\nlater\n\n2\n00:00:01,000 --> 00:00:02,000\nearly\n"
+    )
+    (folder / "14-empty.json").write_text("")
+    (folder / "15-latin.vtt").write_bytes(
+        "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nol\xe9\n".encode("latin-1")
+    )
+    (folder / "notes.txt").write_text("not a transcript")
+    summary = ingest(folder, "--show", "Kitchen Radio", "--language", "en")
+    assert summary["added"] == 1 and summary["read"] == 5
+    assert summary["skipped"] == {
+        "transcript not readable: times out of order: segment 2 starts at 1.000 s, before the "
+        "one ahead of it (10.000 s)": 1,
+        "transcript not readable: empty transcript": 1,
+        "transcript not readable: not UTF-8 text (byte 40)": 1,
+        "not a transcript file (.srt, .vtt, .json, .html)": 1,
+    }
+    # what is said is what search finds the episode by
+    assert runner.invoke(app, ["index", "--model", "minilm"]).exit_code == 0
+    found = runner.invoke(app, ["search", "why does my dough rise slowly in winter", "--json"])
+    assert json.loads(found.stdout)["results"][0]["data"][0]["episode_title"] == "Bread at home"
+    with CatalogStore(workspace.catalog_path) as catalog:
+        (episode,) = catalog.iter_episodes()
+        assert (episode.id, episode.episode_title) == (
+            "transcripts:kitchen-radio:12",
+            "Bread at home",
+        )
+        assert [s.speaker for s in catalog.transcript(episode.id)] == ["Ana", "Ben"]
+        catalog.delete([episode.id])  # its transcript goes with it
+        assert catalog.transcript(episode.id) is None and catalog.transcript_count() == 0
+
+    for bad, reason in [
+        (["--show", "  "], "--show must name the show"),
+        (["--show", "X"], "no transcript files"),
+    ]:
+        empty = tmp_path / "empty"
+        empty.mkdir(exist_ok=True)
+        result = runner.invoke(app, ["ingest", "transcripts", str(empty), *bad])
+        assert (
+            result.exit_code == 1 and reason in result.stderr and "Traceback" not in result.output
+        )
+    result = runner.invoke(app, ["ingest", "transcripts", str(tmp_path / "nope"), "--show", "X"])
+    assert result.exit_code == 1 and "no such folder of transcripts" in result.stderr

@@ -29,6 +29,7 @@ from podseek.catalog.episode import (
     episode_text,
     id_problem,
 )
+from podseek.catalog.transcripts import Segment
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class RawEpisode:
     # Feeds and episode tables describe episodes only; tables of shows may leave the episode
     # fields empty, and such a row becomes a show-level record.
     episode_required: bool = False
+    # what was said, for readers that have it: (form, segments) of the episode's transcript
+    transcript: tuple[str, list[Segment]] | None = None
 
 
 @dataclass

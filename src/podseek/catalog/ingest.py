@@ -32,6 +32,7 @@ class IngestSummary:
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
+    transcripts: int = 0  # transcripts added or changed
     skipped: Counter[str] = field(default_factory=Counter)
     notes: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
@@ -129,6 +130,8 @@ def ingest(
                 continue
             summary.notes.update(built.notes)
             batch.upsert(built.episode)
+            if raw.transcript is not None:
+                batch.set_transcript(built.episode.id, *raw.transcript)
         if replace:
             if not batch.seen:
                 raise PodseekError(
@@ -138,6 +141,7 @@ def ingest(
             batch.remove_unseen()
         summary.added, summary.updated = batch.added, batch.updated
         summary.unchanged, summary.removed = batch.unchanged, batch.removed
+        summary.transcripts = batch.transcripts
         summary.seconds = time.perf_counter() - started
         batch.log(source.kind, source.location, summary.to_dict())
     return summary

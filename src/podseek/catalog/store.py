@@ -5,6 +5,7 @@ so a crash or Ctrl-C during an ingest leaves the previous catalog complete and r
 readers (the index builder, the server) can read while an ingest writes (WAL journal).
 """
 
+import hashlib
 import json
 import sqlite3
 from collections import Counter
@@ -14,12 +15,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from podseek.catalog.episode import Episode
+from podseek.catalog.transcripts import Segment
 from podseek.errors import PodseekError
 
 SCHEMA_VERSION = 1
+
+_SEGMENTS = TypeAdapter(list[Segment])
 
 # The catalog stores every field of the Episode model, one column each.
 _EPISODE_COLUMNS = tuple(Episode.model_fields)
@@ -64,6 +68,17 @@ CREATE TABLE IF NOT EXISTS ingests (
     finished_at TEXT NOT NULL,
     summary TEXT NOT NULL           -- JSON: counts and skipped rows by reason
 );
+-- an episode's transcript: its timed segments, as the file it came from gave them
+CREATE TABLE IF NOT EXISTS transcripts (
+    episode_id TEXT PRIMARY KEY,
+    form TEXT NOT NULL,             -- srt, vtt, json or html
+    segments TEXT NOT NULL,         -- JSON list of {{start, end, text, speaker}}
+    content_hash TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+-- a transcript goes with its episode
+CREATE TRIGGER IF NOT EXISTS transcripts_follow_episodes AFTER DELETE ON episodes
+BEGIN DELETE FROM transcripts WHERE episode_id = old.id; END;
 INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
 
@@ -229,6 +244,16 @@ class CatalogStore:
         row = self._conn.execute("SELECT * FROM episodes WHERE id = ?", (episode_id,)).fetchone()
         return _from_row(row) if row else None
 
+    def transcript(self, episode_id: str) -> list[Segment] | None:
+        """An episode's transcript segments, in time order; ``None`` when it has none."""
+        row = self._conn.execute(
+            "SELECT segments FROM transcripts WHERE episode_id = ?", (episode_id,)
+        ).fetchone()
+        return _SEGMENTS.validate_json(row[0]) if row else None
+
+    def transcript_count(self) -> int:
+        return self._conn.execute("SELECT count(*) FROM transcripts").fetchone()[0]
+
     def get_many(self, episode_ids: list[str]) -> dict[str, Episode]:
         """``{id: Episode}`` for the ids that exist."""
         found: dict[str, Episode] = {}
@@ -345,6 +370,7 @@ class CatalogWrite:
         self.started_at = _now()
         self.seen: set[str] = set()
         self.added = self.updated = self.unchanged = self.removed = self.deleted = 0
+        self.transcripts = 0  # transcripts added or changed
 
     def __enter__(self) -> "CatalogWrite":
         try:
@@ -357,7 +383,7 @@ class CatalogWrite:
         if exc_type is not None:
             self._conn.execute("ROLLBACK")
             return
-        if self.added or self.updated or self.removed or self.deleted:
+        if self.added or self.updated or self.removed or self.deleted or self.transcripts:
             self._conn.execute(_BUMP_REVISION)
         self._conn.execute("COMMIT")
 
@@ -378,6 +404,24 @@ class CatalogWrite:
             return "added"
         self.updated += 1
         return "updated"
+
+    def set_transcript(self, episode_id: str, form: str, segments: list[Segment]) -> bool:
+        """Store the transcript of an episode this write added or kept; whether it changed."""
+        data = _SEGMENTS.dump_json(segments)
+        digest = hashlib.sha256(form.encode() + b"\0" + data).hexdigest()
+        row = self._conn.execute(
+            "SELECT content_hash FROM transcripts WHERE episode_id = ?", (episode_id,)
+        ).fetchone()
+        if row is not None and row[0] == digest:
+            return False
+        self._conn.execute(
+            "INSERT INTO transcripts VALUES (?, ?, ?, ?, ?) ON CONFLICT(episode_id) DO UPDATE "
+            "SET form = excluded.form, segments = excluded.segments, "
+            "content_hash = excluded.content_hash, updated_at = excluded.updated_at",
+            (episode_id, form, data.decode(), digest, _now()),
+        )
+        self.transcripts += 1
+        return True
 
     def delete(self, episode_ids: list[str]) -> int:
         """Remove records by id, in this transaction; returns how many existed."""

@@ -51,6 +51,8 @@ def _report(
                 f"unchanged {s.unchanged:,}, removed {s.removed:,}, "
                 f"skipped {sum(s.skipped.values()):,} ({s.per_second:,.0f} rows/s)"
             )
+            if s.transcripts:
+                typer.echo(f"  transcripts added or changed: {s.transcripts:,}")
             for reason, n in s.skipped.most_common():
                 typer.echo(f"  skipped {n:,}: {reason}")
             for reason, n in s.notes.most_common():
@@ -142,6 +144,32 @@ def ingest_opml(
     feeds = opml_feed_locations(location, timeout)
     makers = [functools.partial(FeedSource, url, timeout) for url in feeds.locations]
     _run_ingest(makers, feeds.locations, replace, as_json, refused=feeds.refused)
+
+
+@ingest_app.command("transcripts")
+@user_errors
+def ingest_transcripts(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder of transcript files (.srt, .vtt, .json, .html).")
+    ],
+    show: Annotated[str, typer.Option(help="The show the transcripts are episodes of.")],
+    language: Annotated[
+        str | None, typer.Option(help="Their language (ISO 639-1); detected when not given.")
+    ] = None,
+    source: SourceOption = None,
+    replace: ReplaceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Ingest a folder of transcripts, one episode each: the number and title come from the
+    file name ("459-ai-coding-v2.vtt"), the text and timed segments from the file."""
+    from podseek.catalog.sources.transcripts import TranscriptFolderSource
+
+    _run_ingest(
+        [lambda: TranscriptFolderSource(folder, show, language, name=source)],
+        [str(folder)],
+        replace,
+        as_json,
+    )
 
 
 def _pairs(options: list[str], flag: str) -> dict[str, str]:
