@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from podseek.catalog.store import CatalogStore, catalog_revision
@@ -18,6 +19,7 @@ from podseek.catalog.transcripts import (
 )
 from podseek.cli import app
 from podseek.config import Settings
+from podseek.serve.app import create_app
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +123,7 @@ def test_forms_come_from_mime_types_and_names(tmp_path: Path) -> None:
 # --- a folder of transcripts, ingested as episodes -----------------------------------------
 
 runner = CliRunner()
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 GOOD = """WEBVTT
 
@@ -191,11 +194,25 @@ def test_bad_transcripts_are_counted_skips_and_good_ones_searchable(
         "not a transcript file (.srt, .vtt, .json, .html)": 1,
     }
     # what is said is what search finds the episode by
+    assert runner.invoke(app, ["ingest", "rss", str(FIXTURES / "show.xml")]).exit_code == 0
     assert runner.invoke(app, ["index", "--model", "minilm"]).exit_code == 0
     found = runner.invoke(app, ["search", "why does my dough rise slowly in winter", "--json"])
     assert json.loads(found.stdout)["results"][0]["data"][0]["episode_title"] == "Bread at home"
+    with TestClient(create_app(workspace)) as client:
+        served = client.get("/api/episodes/transcripts:kitchen-radio:12/transcript")
+        assert served.status_code == 200, served.text
+        assert served.json()["segments"][1] == {
+            "start": 5.5,
+            "end": 9.0,
+            "text": "And why a cold kitchen slows the rise.",
+            "speaker": "Ben",
+        }
+        none = client.get("/api/episodes/rss:show:ns-001/transcript")
+        assert none.status_code == 404 and "has no transcript" in none.json()["detail"]
+        missing = client.get("/api/episodes/x:404/transcript")
+        assert missing.status_code == 404 and "no episode with id" in missing.json()["detail"]
     with CatalogStore(workspace.catalog_path) as catalog:
-        (episode,) = catalog.iter_episodes()
+        (episode,) = catalog.iter_episodes("transcripts:kitchen-radio")
         assert (episode.id, episode.episode_title) == (
             "transcripts:kitchen-radio:12",
             "Bread at home",

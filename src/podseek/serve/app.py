@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from podseek.catalog.cleaning import parse_filter_date
 from podseek.catalog.episode import Episode
+from podseek.catalog.transcripts import Segment
 from podseek.config import Settings, get_settings
 from podseek.errors import NotFound, PodseekError
 from podseek.index.base import SearchFilters
@@ -77,6 +78,13 @@ class Click(BaseModel):
     query: Annotated[str, Field(min_length=1, max_length=500)]
     episode_id: Annotated[str, Field(min_length=1, max_length=512)]
     session_id: Annotated[str | None, Field(pattern=SESSION_PATTERN)] = None
+
+
+class Transcript(BaseModel):
+    """What is said in an episode, in time order (seconds from its start)."""
+
+    episode_id: str
+    segments: list[Segment]
 
 
 class UpsertAnswer(BaseModel):
@@ -343,6 +351,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except NotFound as error:  # an id the caller gave: their mistake, not a missing page
             raise HTTPException(422, f"episode_id: {error}") from None
         return Response(answer, media_type="application/json")
+
+    @app.get(
+        "/api/episodes/{episode_id:path}/transcript",
+        tags=["episodes"],
+        response_model=Transcript,
+        responses=_errors(404, 422, 500),
+    )
+    def get_transcript(episode_id: str) -> Transcript:
+        """An episode's transcript: its timed segments, with speakers where the file names
+        them. 404 when there is no such episode, or it has no transcript."""
+        return Transcript(episode_id=episode_id, segments=service.transcript(episode_id))
 
     @app.get(
         "/api/suggest",

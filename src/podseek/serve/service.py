@@ -34,6 +34,7 @@ from pathlib import Path
 
 from podseek.catalog.episode import Episode
 from podseek.catalog.store import CatalogStore
+from podseek.catalog.transcripts import Segment
 from podseek.config import Settings
 from podseek.errors import Conflict, NotFound, PodseekError, Unavailable
 from podseek.index.backends import BackendOptions
@@ -315,6 +316,16 @@ class SearchService:
         if episode is None:
             raise NotFound(f"no episode with id {episode_id[:200]!r}")
         return episode
+
+    def transcript(self, episode_id: str) -> list[Segment]:
+        """An episode's transcript; :class:`NotFound` when it has none, or is not there."""
+        with CatalogStore(self.settings.catalog_path) as catalog:
+            segments = catalog.transcript(episode_id)
+            if segments is None and catalog.get(episode_id) is None:
+                raise NotFound(f"no episode with id {episode_id[:200]!r}")
+        if segments is None:
+            raise NotFound(f"episode {episode_id[:200]!r} has no transcript")
+        return segments
 
     def languages(self) -> dict[str, int]:
         with CatalogStore(self.settings.catalog_path) as catalog:
