@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     fetch_timeout: float = Field(
         10.0, gt=0, description="Seconds to wait for a feed URL before giving up."
     )
+    feed_transcripts: bool = Field(
+        True,
+        description="Whether `podseek ingest rss` and `opml` fetch the transcripts a feed's "
+        "items link (<podcast:transcript>: SRT, WebVTT, JSON or HTML) and store them with the "
+        "episodes. An item whose transcript cannot be fetched or read is kept without it, "
+        "and counted.",
+    )
     min_detect_chars: int = Field(
         20,
         ge=1,

@@ -6,10 +6,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from podseek.catalog.store import CatalogStore, catalog_revision
 from podseek.catalog.transcripts import (
+    FORMATS,
     SLIP_S,
     Segment,
     TranscriptError,
@@ -18,7 +21,7 @@ from podseek.catalog.transcripts import (
     transcript_format,
 )
 from podseek.cli import app
-from podseek.config import Settings
+from podseek.config import Settings, get_settings
 from podseek.serve.app import create_app
 
 
@@ -233,3 +236,86 @@ def test_bad_transcripts_are_counted_skips_and_good_ones_searchable(
         )
     result = runner.invoke(app, ["ingest", "transcripts", str(tmp_path / "nope"), "--show", "X"])
     assert result.exit_code == 1 and "no such folder of transcripts" in result.stderr
+
+
+FEED = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">
+<channel><title>Kitchen Radio</title><link>https://kitchen.example</link><language>en</language>
+{items}
+</channel></rss>"""
+ITEM = """<item><guid>{n}</guid><title>Episode {n}</title><description>Episode {n} of the
+kitchen show.</description>{link}</item>"""
+
+
+def test_a_feed_copy_brings_the_transcripts_it_links(
+    tmp_path: Path, workspace: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "1.vtt").write_text(GOOD)
+    backwards = "1\n00:00:09,000 --> 00:00:10,000\nb\n\n2\n00:00:01,000 --> 00:00:02,000\na\n"
+    (tmp_path / "t" / "2.srt").write_text(backwards)
+    links = {
+        1: '<podcast:transcript url="t/1.vtt" type="text/vtt"/>',  # beside the feed copy
+        2: '<podcast:transcript url="t/2.srt" type="application/x-subrip"/>',
+        3: '<podcast:transcript url="http://127.0.0.1:1/3.json" type="application/json"/>',
+        4: '<podcast:transcript url="t/9.vtt" type="text/vtt"/>',
+        5: "",
+    }
+    items = "\n".join(ITEM.format(n=n, link=link) for n, link in links.items())
+    (tmp_path / "feed.xml").write_text(FEED.format(items=items))
+    result = runner.invoke(app, ["ingest", "rss", str(tmp_path / "feed.xml"), "--json"])
+    (summary,) = json.loads(result.stdout)["ingests"]
+    assert (summary["added"], summary["transcripts"]) == (5, 1)
+    assert summary["notes"] == {
+        "transcript left out: times out of order: segment 2 starts at 1.000 s, before the one "
+        "ahead of it (9.000 s)": 1,
+        "transcript left out: could not fetch it": 1,
+        "transcript left out: no such local file": 1,
+    }
+    with CatalogStore(workspace.catalog_path) as catalog:
+        assert [s.speaker for s in catalog.transcript("rss:feed:1")] == ["Ana", "Ben"]
+        assert catalog.transcript("rss:feed:2") is None
+    # the setting turns fetching off; the stored transcript stays
+    monkeypatch.setenv("PODSEEK_FEED_TRANSCRIPTS", "false")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["ingest", "rss", str(tmp_path / "feed.xml"), "--json"])
+    (again,) = json.loads(result.stdout)["ingests"]
+    assert (again["unchanged"], again["transcripts"], again["notes"]) == (5, 0, {})
+
+
+CUE_LINES = st.sampled_from(
+    [
+        "WEBVTT",
+        "",
+        "1",
+        "00:00:01.000 --> 00:00:02.000",
+        "5.5 --> 3",
+        "1:00 --> 0:59.5",
+        "00:00:01,000 --> 00:00:02,000",
+        "<v A>hi",
+        "Ana: hello",
+        '{"segments": [',
+        "<time>1:00</time>",
+        "<p>words</p>",
+        "<cite>B:</cite>",
+        "-->",
+        "\x00",
+        "é",
+        '{"startTime": 1, "body": "x"}',
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.one_of(CUE_LINES, st.text(max_size=30)), max_size=12),
+    form=st.sampled_from(FORMATS),
+)
+def test_any_text_is_segments_in_order_or_one_error_line(lines: list[str], form: str) -> None:
+    try:
+        segments = parse_transcript("\n".join(lines).encode("utf-8", "surrogatepass"), form)
+    except TranscriptError as error:
+        assert str(error) and "\n" not in str(error)
+        return
+    assert segments and all(s.text and s.end >= s.start >= 0 for s in segments)
+    assert [s.start for s in segments] == sorted(s.start for s in segments)

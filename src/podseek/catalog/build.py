@@ -61,6 +61,8 @@ class RawEpisode:
     episode_required: bool = False
     # what was said, for readers that have it: (form, segments) of the episode's transcript
     transcript: tuple[str, list[Segment]] | None = None
+    # why a transcript the source names was left out (counted as a note; the episode stays)
+    transcript_problem: str | None = None
 
 
 @dataclass

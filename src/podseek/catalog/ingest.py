@@ -132,6 +132,8 @@ def ingest(
             batch.upsert(built.episode)
             if raw.transcript is not None:
                 batch.set_transcript(built.episode.id, *raw.transcript)
+            if raw.transcript_problem:
+                summary.notes[f"transcript left out: {raw.transcript_problem}"] += 1
         if replace:
             if not batch.seen:
                 raise PodseekError(

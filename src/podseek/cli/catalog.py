@@ -126,7 +126,8 @@ def ingest_rss(
     if source and len(locations) > 1:
         raise PodseekError("--source names one feed; give one feed or leave it out")
     timeout = get_settings().fetch_timeout
-    makers = [functools.partial(FeedSource, loc, timeout, source) for loc in locations]
+    transcripts = get_settings().feed_transcripts
+    makers = [functools.partial(FeedSource, loc, timeout, source, transcripts) for loc in locations]
     _run_ingest(makers, locations, replace, as_json)
 
 
@@ -142,7 +143,10 @@ def ingest_opml(
 
     timeout = get_settings().fetch_timeout
     feeds = opml_feed_locations(location, timeout)
-    makers = [functools.partial(FeedSource, url, timeout) for url in feeds.locations]
+    transcripts = get_settings().feed_transcripts
+    makers = [
+        functools.partial(FeedSource, url, timeout, None, transcripts) for url in feeds.locations
+    ]
     _run_ingest(makers, feeds.locations, replace, as_json, refused=feeds.refused)
 
 

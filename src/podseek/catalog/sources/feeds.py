@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import listparser
 
 from podseek.catalog.build import RawEpisode, Skip
+from podseek.catalog.transcripts import TranscriptError, parse_transcript, transcript_format
 from podseek.errors import PodseekError
 
 USER_AGENT = "podseek/0.1 (+podcast catalog ingest)"
@@ -73,10 +74,19 @@ class FeedSource:
 
     kind = "rss"
 
-    def __init__(self, location: str, timeout: float = 10.0, name: str | None = None) -> None:
+    def __init__(
+        self,
+        location: str,
+        timeout: float = 10.0,
+        name: str | None = None,
+        transcripts: bool = True,
+    ) -> None:
         self.location = location if is_url(location) else str(Path(location).resolve())
         self.name = name or default_source_name(location)
         self.feed = parse_feed(read_location(location, timeout), location)
+        self.timeout = timeout
+        self.transcripts = transcripts
+        self._unreachable: set[str] = set()  # hosts a transcript fetch failed to reach
 
     def total(self) -> int | None:
         return len(self.feed.entries)
@@ -122,7 +132,43 @@ class FeedSource:
             episode_url=entry.get("link"),
             image_url=(entry.get("image") or {}).get("href") or show_image,
             episode_required=True,
+            **self._transcript(entry),
         )
+
+    def _transcript(self, entry: Any) -> dict[str, Any]:
+        """The RawEpisode fields for the transcript an item links, fetched and read: its
+        segments, or why it was left out. A feed's URLs are resolved against the feed, so a
+        local copy of a feed may link local files; a feed fetched over http(s) may link only
+        http(s) URLs. After one fetch fails to reach a host, its other transcripts are not
+        tried (no network: one timeout, not one per item)."""
+        linked = entry.get("podcast_transcript") or {}
+        url = linked.get("url") if isinstance(linked, dict) else None
+        if not self.transcripts or not url:
+            return {}
+        form = transcript_format(linked.get("type") or "") or transcript_format(url)
+        if form is None:
+            return {"transcript_problem": "not SRT, WebVTT, JSON or HTML"}
+        location = urljoin(self.location if is_url(self.location) else "", url)
+        if not is_url(location):
+            if is_url(self.location):
+                return {"transcript_problem": "a remote feed linked a local file"}
+            local = Path(urlsplit(url).path if url.startswith("file:") else url)
+            location = str(Path(self.location).parent / local)
+        host = urlsplit(location).netloc
+        if host in self._unreachable:
+            return {"transcript_problem": "could not fetch it"}
+        try:
+            data = read_location(location, self.timeout)
+        except PodseekError as error:
+            if not host:
+                return {"transcript_problem": "no such local file"}
+            if ": HTTP " not in str(error):  # the host did not answer, rather than refused
+                self._unreachable.add(host)
+            return {"transcript_problem": "could not fetch it"}
+        try:
+            return {"transcript": (form, parse_transcript(data, form))}
+        except TranscriptError as error:
+            return {"transcript_problem": str(error)}
 
 
 def parse_feed(data: bytes, location: str) -> Any:
