@@ -58,12 +58,12 @@ class TranscriptFolderSource:
             raise PodseekError(f"{folder}: no such folder of transcripts")
         if not show.strip():
             raise PodseekError("--show must name the show the transcripts belong to")
-        # by name, except that of two files of one episode (a number, or a name in several
-        # forms) the shortest name comes first and is kept: Talk Python's "-no-names" copies
-        # of a transcript lose to the one that names the speakers
+        # by episode; of two files of one episode (a number, or a name in several forms) the
+        # one first here is kept: a name with a title before a bare number ("551.vtt"), then
+        # the shortest (Talk Python's "-no-names" copies lose to the one naming speakers)
         self.files = sorted(
             (p for p in folder.iterdir() if p.is_file()),
-            key=lambda p: (_native_id(p.stem), len(p.name), p.name),
+            key=lambda p: (_native_id(p.stem), p.stem.isdigit(), len(p.name), p.name),
         )
         if not any(transcript_format(p.name) for p in self.files):
             raise PodseekError(f"{folder}: no transcript files (.srt, .vtt, .json, .html)")
