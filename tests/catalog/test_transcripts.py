@@ -179,6 +179,8 @@ def test_talk_python_becomes_an_episode_per_transcript(
         titled = catalog.get("transcripts:talk-python-to-me:551").episode_title
         assert titled == "Stroll down startup lane 2026"  # not "551", from 551.vtt
         revision = catalog_revision(workspace.catalog_path)
+    stats = runner.invoke(app, ["catalog", "stats"])
+    assert "records: 5 (5 episodes, 0 show-level), shows: 1, transcripts: 5" in stats.stdout
     again = ingest(folder, "--show", "Talk Python To Me")
     assert (again["unchanged"], again["transcripts"]) == (5, 0)
     assert catalog_revision(workspace.catalog_path) == revision

@@ -326,6 +326,7 @@ class CatalogStore:
             "episodes": totals[0] - (totals[1] or 0),
             "show_level_records": totals[1] or 0,
             "shows": totals[2],
+            "transcripts": self.transcript_count(),
             "by_source": self._grouped("source"),
             "by_language": self.languages(),
             "by_year": self._grouped("substr(published_at, 1, 4)"),

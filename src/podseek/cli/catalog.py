@@ -250,7 +250,8 @@ def catalog_stats(as_json: JsonOption = False) -> None:
     typer.echo(f"catalog: {stats['catalog']}")
     typer.echo(
         f"records: {stats['records']:,} ({stats['episodes']:,} episodes, "
-        f"{stats['show_level_records']:,} show-level), shows: {stats['shows']:,}"
+        f"{stats['show_level_records']:,} show-level), shows: {stats['shows']:,}, "
+        f"transcripts: {stats['transcripts']:,}"
     )
     for title, key in (
         ("by source", "by_source"),

@@ -70,8 +70,10 @@ class CatalogAids:
         return time.perf_counter() - started
 
     def current(self, catalog_path: Path) -> bool:
-        """Whether the catalog is still the one these were built from."""
-        return catalog_revision(catalog_path) == self.revision
+        """Whether the catalog is still the one these were built from. A catalog that cannot
+        be read now (removed, or unreadable) keeps these: rebuilding could not do better."""
+        revision = catalog_revision(catalog_path)
+        return revision is None or revision == self.revision
 
     def did_you_mean(self, searcher: Searcher, query: str) -> str | None:
         """A spelling of ``query`` in the catalog's words, when it has words the catalog does
