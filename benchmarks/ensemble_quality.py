@@ -33,7 +33,7 @@ def main() -> None:
 
     settings = Settings()
     main_index = EpisodeIndex.open(settings)
-    ensemble_index = open_ensemble_index(settings, main_index.manifest.model.name)
+    ensemble_index = open_ensemble_index(settings, main_index.manifest)
     if ensemble_index is None:
         raise SystemExit("PODSEEK_ENSEMBLE_MODEL is empty or the index's own model")
     half = load_beir(DEVSET, args.split)

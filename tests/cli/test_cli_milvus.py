@@ -121,7 +121,8 @@ def test_an_ensemble_index_on_milvus_keeps_collections_of_its_own(
     result = run("index", "--model", "minilm", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["ensemble"]["rows"] == 12
-    main, ensemble = EpisodeIndex.open(settings), open_ensemble_index(settings, "minilm")
+    main = EpisodeIndex.open(settings)
+    ensemble = open_ensemble_index(settings, main.manifest)
     assert read_manifest(settings.ensemble_index_dir).collection.startswith(f"{prefix}_ensemble_")
     # a rebuild of either drops its own other tables only: neither sees the other's
     assert main.backend.table_names() == [main.backend.table_name]

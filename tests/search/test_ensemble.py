@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from podseek.cli import app
 from podseek.config import Settings, get_settings
-from podseek.index.episode_index import EpisodeIndex, open_ensemble_index
+from podseek.index.episode_index import EpisodeIndex, open_ensemble_index, read_manifest
 from podseek.models.registry import load_encoder
 from podseek.search.engine import Searcher, SearchMode
 from podseek.serve.app import create_app
@@ -57,7 +57,7 @@ def test_the_ranking_is_the_min_max_sum_of_both_encoders(home: Path, mode: Searc
     settings = settings_for(home)
     first = Searcher(EpisodeIndex.open(settings), load_encoder("minilm", home))
     second = Searcher(
-        open_ensemble_index(settings, "minilm"), load_encoder("use-multilingual", home)
+        open_ensemble_index(settings, first.index.manifest), load_encoder("use-multilingual", home)
     )
     both = Searcher(first.index, first.query_vectors.encoder, partner=second)
     alone = [
@@ -90,7 +90,8 @@ def test_search_and_the_server_use_both_and_writes_reach_both(
         assert client.post("/api/episodes", json=whales, headers=key).status_code == 200
         found = client.get("/api/search", params={"q": "humpback whales singing", "k": 1})
         assert found.json()["data"][0]["id"] == "api:whales"
-    ensemble = open_ensemble_index(settings_for(home), "minilm")
+    settings = settings_for(home)
+    ensemble = open_ensemble_index(settings, read_manifest(settings.index_dir))
     assert ensemble.backend.count() == 8  # the write reached the ensemble index too
     ensemble.close()
 

@@ -201,7 +201,7 @@ def _searcher(model: str | None = None) -> "Searcher":
     encoder = load_encoder(built_with, settings.home, settings.query_engine, device)
     partner = None
     try:
-        second = open_ensemble_index(settings, built_with)
+        second = open_ensemble_index(settings, index.manifest)
     except Unavailable as missing:
         typer.echo(f"note: searching with one encoder: {missing}", err=True)
         second = None

@@ -518,13 +518,13 @@ class EpisodeIndex:
         self.backend.close()
 
 
-def open_ensemble_index(settings: "Settings", model: str) -> EpisodeIndex | None:
+def open_ensemble_index(settings: "Settings", main: IndexManifest) -> EpisodeIndex | None:
     """The index of the ensemble model (``PODSEEK_ENSEMBLE_MODEL``) that ``podseek index``
-    keeps beside the workspace's, whose index was built with ``model``; ``None`` when there is
-    no ensemble model for it. :class:`Unavailable` when there should be one and it is missing
+    keeps beside the workspace's index, whose manifest is ``main``; ``None`` when there is no
+    ensemble model for it. :class:`Unavailable` when there should be one and it is missing
     or holds other episodes than the workspace's (an index older than the setting, or one
     rebuilt with the setting off): the caller searches with one encoder and says why."""
-    ensemble_model = settings.ensemble_for(model)
+    ensemble_model = settings.ensemble_for(main.model.name)
     if ensemble_model is None:
         return None
     folder = settings.ensemble_index_dir
@@ -532,8 +532,7 @@ def open_ensemble_index(settings: "Settings", model: str) -> EpisodeIndex | None
     rebuild = "run `podseek index` to build it (or set PODSEEK_ENSEMBLE_MODEL= for one encoder)"
     if manifest is None or manifest.model.name != ensemble_model:
         raise Unavailable(f"no {ensemble_model} index in {folder} for the ensemble; {rebuild}")
-    main = read_manifest(settings.index_dir)
-    if main is not None and main.rows != manifest.rows:
+    if main.rows != manifest.rows:
         raise Unavailable(
             f"the ensemble index in {folder} holds {manifest.rows:,} episodes and the index "
             f"{main.rows:,}; {rebuild}"

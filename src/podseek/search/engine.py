@@ -184,25 +184,26 @@ class Searcher:
             sparse = self.backend.keyword_search(queries, depth, filters)
         if dense is None:
             return sparse
-        if sparse is None:
-            lists = dense
-        else:
-            alphas = self._alphas(queries, sparse, fetched)
-            lists = [
-                fuse(d, s, self.fusion, a) for d, s, a in zip(dense, sparse, alphas, strict=True)
-            ]
+        alphas = self._alphas(queries, sparse, fetched) if sparse is not None else []
+        lists = self._fused(dense, sparse, alphas)
         if not ensemble:
             return [hits[:k] for hits in lists]
         assert self.partner is not None
-        theirs = self.partner._dense(queries, depth, filters)
-        if sparse is not None:  # the same keyword list and weight, fused with their vectors
-            theirs = [
-                fuse(d, s, self.fusion, a) for d, s, a in zip(theirs, sparse, alphas, strict=True)
-            ]
+        # their vectors, fused with the same keyword list and weight
+        theirs = self._fused(self.partner._dense(queries, depth, filters), sparse, alphas)
         return [
             convex_combination(mine[:depth], other[:depth], ENSEMBLE_ALPHA)[:k]
             for mine, other in zip(lists, theirs, strict=True)
         ]
+
+    def _fused(
+        self, dense: list[list[Hit]], sparse: list[list[Hit]] | None, alphas: list[float]
+    ) -> list[list[Hit]]:
+        """Each query's vector list fused with its keyword list (as it is without one)."""
+        if sparse is None:
+            return dense
+        pairs = zip(dense, sparse, alphas, strict=True)
+        return [fuse(d, s, self.fusion, a) for d, s, a in pairs]
 
     def _dense(
         self, queries: Sequence[str], depth: int, filters: SearchFilters | None

@@ -183,7 +183,7 @@ class SearchService:
         in_use: set[str] = set()
         searcher = self._searcher(EpisodeIndex.open(settings), in_use)
         try:
-            ensemble = open_ensemble_index(settings, searcher.index.manifest.model.name)
+            ensemble = open_ensemble_index(settings, searcher.index.manifest)
         except Unavailable as missing:
             log.warning("searching with one encoder: %s", missing)
             ensemble = None
