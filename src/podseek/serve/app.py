@@ -331,7 +331,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_model=SearchResults,
         response_class=JSONResponse,
         tags=["search"],
-        responses=_errors(422, 500, 503, 504),
+        responses=_errors(404, 422, 500, 503, 504),  # 404: an id no path can hold (a newline)
     )
     async def similar(
         episode_id: str,
