@@ -76,6 +76,13 @@ class Settings(BaseSettings):
         "one encoder (half the indexing, a faster search, less memory). Ignored when the index "
         "model is this one.",
     )
+    segments: bool = Field(
+        True,
+        description="Index the windows of the catalog's transcripts (about two minutes each) "
+        "beside the episodes (<workspace>/index-segments) and let them lift the episodes "
+        "they are part of, with their moments (start time, what is said) in the results. "
+        "False: episodes only; a search can also ask with segments=false.",
+    )
     device: str = Field(
         "auto",
         description="Where index, train, queries generate and evaluate run their models: "
@@ -231,6 +238,11 @@ class Settings(BaseSettings):
     def ensemble_index_dir(self) -> Path:
         """The folder of the ensemble model's index (``ensemble_model``)."""
         return self.home / "index-ensemble"
+
+    @property
+    def segments_index_dir(self) -> Path:
+        """The folder of the segment index: the windows of the catalog's transcripts."""
+        return self.home / "index-segments"
 
     @property
     def reports_dir(self) -> Path:

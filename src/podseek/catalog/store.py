@@ -108,6 +108,27 @@ def catalog_revision(path: Path) -> int | None:
     return int(row[0]) if row else 0
 
 
+def read_transcripts(path: Path, episode_ids: list[str]) -> dict[str, list[Segment]]:
+    """``{episode id: segments}`` of those of ``episode_ids`` with a transcript, read from the
+    catalog at ``path`` without a writer's connection (what search reads moments from); empty
+    when there is no catalog there."""
+    if not episode_ids or not Path(path).is_file():
+        return {}
+    found: dict[str, list[Segment]] = {}
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            marks = ", ".join("?" * len(episode_ids))
+            query = f"SELECT episode_id, segments FROM transcripts WHERE episode_id IN ({marks})"
+            for episode_id, data in conn.execute(query, episode_ids):
+                found[episode_id] = _SEGMENTS.validate_json(data)
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return {}
+    return found
+
+
 @dataclass(frozen=True)
 class ShowRecord:
     """What the catalog knows about one show, from all of its records (show search).
@@ -253,6 +274,16 @@ class CatalogStore:
 
     def transcript_count(self) -> int:
         return self._conn.execute("SELECT count(*) FROM transcripts").fetchone()[0]
+
+    def iter_transcripts(self) -> Iterator[tuple[Episode, str, list[Segment]]]:
+        """``(episode, its content hash, its transcript's segments)`` of every episode with a
+        transcript, in id order: what the segment index is built from."""
+        rows = self._conn.execute(
+            "SELECT e.*, t.segments AS transcript FROM episodes e "
+            "JOIN transcripts t ON t.episode_id = e.id ORDER BY e.id"
+        )
+        for row in rows:
+            yield _from_row(row), row["content_hash"], _SEGMENTS.validate_json(row["transcript"])
 
     def get_many(self, episode_ids: list[str]) -> dict[str, Episode]:
         """``{id: Episode}`` for the ids that exist."""

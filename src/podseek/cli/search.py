@@ -72,7 +72,12 @@ def index_command(
 
     The index goes to PODSEEK_BACKEND (lancedb or milvus); unset, it stays where it is.
     With --ray, a Ray cluster's actors encode (one model each) and this process writes."""
-    from podseek.index.episode_index import build_index, write_lock
+    from podseek.index.episode_index import (
+        WindowRecords,
+        build_index,
+        read_manifest,
+        write_lock,
+    )
     from podseek.models.device import CPU
     from podseek.models.registry import load_encoder
 
@@ -90,7 +95,9 @@ def index_command(
             ray_options = RayOptions.from_settings(ray_address, settings)
             preflight(ray_options.address)  # a bad address stops here, before any work
 
-        def index(model_name: str, folder: Path, backend: BackendOptions) -> "IndexReport":
+        def index(
+            model_name: str, folder: Path, backend: BackendOptions, segments: bool = False
+        ) -> "IndexReport":
             ray = None
             if ray_options is not None:
                 from podseek.scale.ray_jobs import RayEncoding
@@ -108,12 +115,14 @@ def index_command(
                 batch_size=batch_size,
                 backend=backend,
                 encoding=ray,
+                records=WindowRecords(catalog, settings.text_max_chars) if segments else None,
             )
             if hasattr(encoder, "prepare_queries"):
                 encoder.prepare_queries()  # the first search must not wait for an export
             return report
 
-        # the ensemble model's index first: a server reloads when the main one changes
+        # the ensemble model's and the segment index (the index model's, searched with the
+        # same query vector) first: a server reloads when the main one changes
         backend = BackendOptions.from_settings(settings)
         ensemble_model = settings.ensemble_for(name)
         ensemble = (
@@ -121,18 +130,27 @@ def index_command(
             if ensemble_model
             else None
         )
+        segments = None
+        if settings.segments and (
+            catalog.transcript_count() or read_manifest(settings.segments_index_dir)
+        ):
+            segments = index(
+                name, settings.segments_index_dir, backend.for_segments(), segments=True
+            )
         report = index(name, settings.index_dir, backend)
+    reports = {"ensemble": ensemble, "segments": segments}
     if as_json:
-        print_json({**report.to_dict(), **({"ensemble": ensemble.to_dict()} if ensemble else {})})
+        print_json({**report.to_dict(), **{k: r.to_dict() for k, r in reports.items() if r}})
         return
-    for done in (ensemble, report):
+    done_in_order = (("ensemble index", ensemble), ("segment index", segments), ("index", report))
+    for which, done in done_in_order:
         if done is None:
             continue
         action = "built" if done.rebuilt else "updated"
         size = f"{done.size_bytes / 1e6:,.1f} MB, " if done.size_bytes else ""
-        which = "ensemble index" if done is ensemble else "index"
+        unit = "segments" if done is segments else "episodes"
         typer.echo(
-            f"{which} {action} in {done.backend} with {done.model}: {done.rows:,} episodes "
+            f"{which} {action} in {done.backend} with {done.model}: {done.rows:,} {unit} "
             f"({done.encoded:,} encoded at {done.episodes_per_second:,.1f}/s, "
             f"{done.removed:,} removed, {done.unchanged:,} unchanged), "
             f"{done.vector_index} vector search, {size}{done.seconds:,.1f} s on {done.device}"
@@ -170,6 +188,21 @@ def _print_results(results: SearchResults | ShowResults) -> None:
         typer.echo(f"{rank:>2}. {hit.episode_title or hit.show_title}  [{hit.score:.4f}]")
         typer.echo(f"    {hit.show_title} ({', '.join(f for f in facts if f)})  {hit.id}")
         typer.echo(f"    {hit.snippet}")
+        for moment in hit.moments:
+            who = f"{moment.speaker}: " if moment.speaker else ""
+            typer.echo(f"    {clock(moment.start):>8}  {who}{shorten(moment.text, 160)}")
+
+
+def clock(seconds: float) -> str:
+    """``mm:ss``, or ``h:mm:ss`` from an hour on: where a moment starts."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut at a word before ``limit`` characters, with an ellipsis."""
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def _print_show(rank: int, show: Any) -> None:
@@ -188,6 +221,7 @@ def _searcher(model: str | None = None) -> "Searcher":
     from podseek.index.episode_index import EpisodeIndex, open_ensemble_index
     from podseek.models.registry import load_encoder
     from podseek.search.engine import Searcher
+    from podseek.search.segments import segment_search
 
     settings = get_settings()
     index = EpisodeIndex.open(settings)
@@ -210,7 +244,14 @@ def _searcher(model: str | None = None) -> "Searcher":
             second.manifest.model.name, settings.home, settings.query_engine, device
         )
         partner = Searcher(second, second_encoder, settings.hybrid_depth, settings.hybrid_fusion)
-    return Searcher(index, encoder, settings.hybrid_depth, settings.hybrid_fusion, partner=partner)
+    searcher = Searcher(
+        index, encoder, settings.hybrid_depth, settings.hybrid_fusion, partner=partner
+    )
+    try:
+        searcher.segments = segment_search(settings, searcher)
+    except Unavailable as missing:
+        typer.echo(f"note: searching episodes only: {missing}", err=True)
+    return searcher
 
 
 def _filters(
@@ -263,6 +304,13 @@ def search_command(
         ResultType, typer.Option("--type", help="episode, or show (shows ranked as shows).")
     ] = ResultType.EPISODE,
     sort: SortOption = Sort.RELEVANCE,
+    segments: Annotated[
+        bool,
+        typer.Option(
+            help="Search the transcripts' windows too, and print each result's moments "
+            "(where there is a segment index)."
+        ),
+    ] = True,
     model: Annotated[
         str | None, typer.Option(help="Must be the model that built the index (checked).")
     ] = None,
@@ -291,7 +339,7 @@ def search_command(
     for query in lines:
         if not query.strip():
             continue
-        request = SearchRequest(query.strip(), k, mode, filters, sort, result_type)
+        request = SearchRequest(query.strip(), k, mode, filters, sort, result_type, segments)
         results = answer(searcher, aids, request)
         if as_json:
             answers.append(results.model_dump(mode="json"))

@@ -62,7 +62,15 @@ class BackendOptions:
     def for_ensemble(self) -> "BackendOptions":
         """The options of the ensemble model's index: on a Milvus server its collections get
         their own prefix, so that a rebuild of either index never drops the other's."""
-        prefix = f"{self.collection}_ensemble" if self.collection else "ensemble"
+        return self.beside("ensemble")
+
+    def for_segments(self) -> "BackendOptions":
+        """The options of the segment index (transcript windows), prefixed likewise."""
+        return self.beside("segments")
+
+    def beside(self, name: str) -> "BackendOptions":
+        """The options of an index kept beside the main one: its own collection prefix."""
+        prefix = f"{self.collection}_{name}" if self.collection else name
         return replace(self, collection=prefix)
 
     def to(self, kind: BackendKind) -> "BackendOptions":

@@ -35,6 +35,13 @@ from tqdm import tqdm
 
 from podseek.catalog.episode import TEXT_RECIPE, Episode, episode_text
 from podseek.catalog.store import CatalogStore
+from podseek.catalog.windows import (
+    WINDOW_RECIPE,
+    transcript_windows,
+    window_hash,
+    window_id,
+    window_text,
+)
 from podseek.errors import PodseekError, Unavailable
 from podseek.index.backends import (
     BackendOptions,
@@ -245,24 +252,22 @@ def encoder_device(encoder: Encoder) -> str:
 Encoded = Iterator[tuple[list[str], dict[str, Episode], list[str], np.ndarray, float]]
 
 
-class ChunkEncoding(Protocol):
-    """How :func:`build_index` encodes the chunks of episode ids it has to (re)encode.
+class IndexRecords(Protocol):
+    """What an index holds, read from the catalog: one record per episode
+    (:class:`EpisodeRecords`), or per window of a transcript (:class:`WindowRecords`, the
+    segment index). Each record is an :class:`Episode` (the window's carries its episode's
+    fields under the window's id, for the filters) and the text that is encoded."""
 
-    Called once per build with the chunks, in the order their results are committed; yields
-    per chunk, in that order, what :data:`Encoded` says. The index never imports an
-    encoding: the caller passes one in (the command line passes Ray's for ``--ray``).
-    """
+    recipe: str  # the text recipe, part of the table's identity
+    max_chars: int
+    unit: str  # what one record is, for progress bars and reports
 
-    def __call__(
-        self,
-        catalog: CatalogStore,
-        parts: Sequence[list[str]],
-        text_max_chars: int,
-        batch_size: int,
-    ) -> Encoded: ...
+    def content_hashes(self) -> dict[str, str]:
+        """``{id: content hash}`` of every record the index should hold."""
+        ...
 
-    def describe(self) -> str:
-        """What encoded, for the report: ``cuda:0 (NVIDIA H200, bf16)``."""
+    def read(self, ids: Sequence[str]) -> tuple[dict[str, Episode], list[str]]:
+        """The records of ``ids`` and the encoder text of each, in ``ids``' order."""
         ...
 
 
@@ -270,9 +275,70 @@ def chunk_texts(
     catalog: CatalogStore, ids: Sequence[str], text_max_chars: int
 ) -> tuple[dict[str, Episode], list[str]]:
     """A chunk's episodes, read from the catalog, and the encoder text of each, in ``ids``'
-    order: what every :class:`ChunkEncoding` reads and yields for a chunk."""
+    order."""
     episodes = catalog.get_many(list(ids))
     return episodes, [episode_text(episodes[i], text_max_chars) for i in ids]
+
+
+class EpisodeRecords:
+    """The catalog's episodes, each as :func:`episode_text` gives it."""
+
+    recipe = TEXT_RECIPE
+    unit = "episodes"
+
+    def __init__(self, catalog: CatalogStore, max_chars: int) -> None:
+        self.catalog = catalog
+        self.max_chars = max_chars
+
+    def content_hashes(self) -> dict[str, str]:
+        return self.catalog.content_hashes()
+
+    def read(self, ids: Sequence[str]) -> tuple[dict[str, Episode], list[str]]:
+        return chunk_texts(self.catalog, ids, self.max_chars)
+
+
+class WindowRecords:
+    """The windows of the catalog's transcripts (:mod:`podseek.catalog.windows`), each with
+    its episode's show and title in front; read once, when the build starts."""
+
+    recipe = WINDOW_RECIPE
+    unit = "segments"
+
+    def __init__(self, catalog: CatalogStore, max_chars: int) -> None:
+        self.max_chars = max_chars
+        self._records: dict[str, tuple[Episode, str, str]] = {}
+        for episode, episode_hash, segments in catalog.iter_transcripts():
+            for window in transcript_windows(segments):
+                record_id = window_id(episode.id, window)
+                text = window_text(episode, window, max_chars)
+                self._records[record_id] = (
+                    episode.model_copy(update={"id": record_id}),
+                    text,
+                    window_hash(episode_hash, text),
+                )
+
+    def content_hashes(self) -> dict[str, str]:
+        return {i: record[2] for i, record in self._records.items()}
+
+    def read(self, ids: Sequence[str]) -> tuple[dict[str, Episode], list[str]]:
+        return {i: self._records[i][0] for i in ids}, [self._records[i][1] for i in ids]
+
+
+class ChunkEncoding(Protocol):
+    """How :func:`build_index` encodes the chunks of record ids it has to (re)encode.
+
+    Called once per build with the chunks, in the order their results are committed; yields
+    per chunk, in that order, what :data:`Encoded` says. The index never imports an
+    encoding: the caller passes one in (the command line passes Ray's for ``--ray``).
+    """
+
+    def __call__(
+        self, records: IndexRecords, parts: Sequence[list[str]], batch_size: int
+    ) -> Encoded: ...
+
+    def describe(self) -> str:
+        """What encoded, for the report: ``cuda:0 (NVIDIA H200, bf16)``."""
+        ...
 
 
 class LocalEncoding:
@@ -282,14 +348,10 @@ class LocalEncoding:
         self.encoder = encoder
 
     def __call__(
-        self,
-        catalog: CatalogStore,
-        parts: Sequence[list[str]],
-        text_max_chars: int,
-        batch_size: int,
+        self, records: IndexRecords, parts: Sequence[list[str]], batch_size: int
     ) -> Encoded:
         for ids in parts:
-            episodes, texts = chunk_texts(catalog, ids, text_max_chars)
+            episodes, texts = records.read(ids)
             tick = time.perf_counter()
             vectors = self.encoder.encode_episodes(texts, batch_size=batch_size)
             yield ids, episodes, texts, vectors, time.perf_counter() - tick
@@ -331,6 +393,7 @@ def build_index(
     progress: bool | None = None,
     backend: BackendOptions | None = None,
     encoding: ChunkEncoding | None = None,
+    records: IndexRecords | None = None,
 ) -> IndexReport:
     """Bring the index in ``folder`` in step with ``catalog``, encoding with ``encoder``.
 
@@ -350,12 +413,15 @@ def build_index(
             (:class:`LocalEncoding`). Another strategy, such as a Ray cluster's actors
             (:class:`podseek.scale.ray_jobs.RayEncoding`), gets the same chunks and its
             results are committed in the same order; ``encoder`` then only names the model.
+        records: what the index holds; unset, the catalog's episodes
+            (:class:`EpisodeRecords`); :class:`WindowRecords` for the segment index.
     """
     started = time.perf_counter()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model = model_info(encoder)
-    text = TextInfo(recipe=TEXT_RECIPE, max_chars=text_max_chars)
+    records = records or EpisodeRecords(catalog, text_max_chars)
+    text = TextInfo(recipe=records.recipe, max_chars=records.max_chars)
     table = _table_name(model, text)
     current = read_manifest(folder)
     options = backend or BackendOptions()
@@ -372,7 +438,7 @@ def build_index(
 
     store = open_table(folder, table, model, text, options, ann)
     try:
-        wanted = catalog.content_hashes()
+        wanted = records.content_hashes()
         stored = store.content_hashes()
         to_encode = sorted(i for i, h in wanted.items() if stored.get(i) != h)
         to_remove = [i for i in stored if i not in wanted]
@@ -381,13 +447,13 @@ def build_index(
         bar = tqdm(
             total=len(to_encode),
             desc=f"index ({encoder.name})",
-            unit=" episodes",
+            unit=f" {records.unit}",
             disable=None if progress is None else not progress,
             leave=False,
         )
         parts = list(chunks(to_encode, chunk_size))
         encoding = encoding or LocalEncoding(encoder)
-        encoded = encoding(catalog, parts, text_max_chars, batch_size)
+        encoded = encoding(records, parts, batch_size)
         with bar:
             for ids, episodes, texts, vectors, seconds in encoded:
                 encode_seconds += seconds
@@ -536,5 +602,27 @@ def open_ensemble_index(settings: "Settings", main: IndexManifest) -> EpisodeInd
         raise Unavailable(
             f"the ensemble index in {folder} holds {manifest.rows:,} episodes and the index "
             f"{main.rows:,}; {rebuild}"
+        )
+    return EpisodeIndex.open(settings, folder)
+
+
+def open_segment_index(settings: "Settings", main: IndexManifest) -> EpisodeIndex | None:
+    """The segment index (the windows of the catalog's transcripts) that ``podseek index``
+    keeps beside the workspace's index, whose manifest is ``main``; ``None`` when segments
+    are off or no transcript was indexed. :class:`Unavailable` when it was built by another
+    model than the index (the caller searches episodes only and says why)."""
+    if not settings.segments:
+        return None
+    folder = settings.segments_index_dir
+    manifest = read_manifest(folder)
+    if manifest is None or manifest.rows == 0:
+        return None
+    if (manifest.model.name, manifest.model.fingerprint) != (
+        main.model.name,
+        main.model.fingerprint,
+    ):
+        raise Unavailable(
+            f"the segment index in {folder} was built with {manifest.model.name} and the "
+            f"index with {main.model.name}; run `podseek index` to rebuild it"
         )
     return EpisodeIndex.open(settings, folder)

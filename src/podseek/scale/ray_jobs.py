@@ -43,10 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from podseek.catalog.store import CatalogStore
 from podseek.errors import PodseekError
 from podseek.extras import installed, require
-from podseek.index.episode_index import Encoded, chunk_texts
+from podseek.index.episode_index import Encoded, IndexRecords
 
 CONNECT_TIMEOUT_S = 5.0  # a head node that does not answer a TCP connect within this is down
 LOCAL = "local"
@@ -541,14 +540,10 @@ class RayEncoding:
         return cls(options, model, home, model_folder(model, home))
 
     def __call__(
-        self,
-        catalog: CatalogStore,
-        parts: Sequence[list[str]],
-        text_max_chars: int,
-        batch_size: int,
+        self, records: IndexRecords, parts: Sequence[list[str]], batch_size: int
     ) -> Encoded:
         def texts_of(ids: Sequence[str]) -> list[str]:
-            return chunk_texts(catalog, ids, text_max_chars)[1]
+            return records.read(ids)[1]
 
         self.run = RayRun()
         results = encode_on_ray(
@@ -561,7 +556,7 @@ class RayEncoding:
                 return
             waited = time.perf_counter() - tick
             ids = parts[done[0]]
-            episodes, texts = chunk_texts(catalog, ids, text_max_chars)
+            episodes, texts = records.read(ids)
             yield ids, episodes, texts, done[1], waited
 
     def describe(self) -> str:

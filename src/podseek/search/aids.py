@@ -35,6 +35,7 @@ class SearchRequest:
     filters: SearchFilters = field(default_factory=SearchFilters)
     sort: Sort = Sort.RELEVANCE
     type: ResultType = ResultType.EPISODE
+    segments: bool = True  # transcript windows lift episodes and give moments (if indexed)
 
 
 class CatalogAids:
@@ -98,7 +99,7 @@ def answer(
         )
     else:
         results = searcher.search(
-            request.query, request.k, request.mode, request.filters, request.sort
+            request.query, request.k, request.mode, request.filters, request.sort, request.segments
         )
     suggestion = aids.did_you_mean(searcher, request.query)
     return results.model_copy(update={"did_you_mean": suggestion}) if suggestion else results

@@ -25,6 +25,7 @@ from podseek.search.fusion import (
     fuse,
     query_coverage,
 )
+from podseek.search.segments import Moment, SegmentSearch
 from podseek.search.snippets import make_snippet
 
 # an ensemble weighs its two encoders' lists alike: their sum, as measured on the dev half
@@ -75,6 +76,8 @@ class SearchResult(BaseModel):
     language: str
     audio_url: str
     episode_url: str
+    # where in the episode's transcript the query matches, best first (segment search)
+    moments: list[Moment] = []
 
 
 class SearchResults(BaseModel):
@@ -134,6 +137,9 @@ class Searcher:
         partner: a searcher over the same episodes indexed by another encoder (the
             ensemble model): semantic and hybrid rankings become the sum of both encoders'
             min-max normalised lists, each ``depth`` deep; keyword search is one list.
+        segments: segment search over the transcripts' windows (same encoder): a search
+            with ``segments=True`` fuses the episodes its windows score into the ranking and
+            returns each result's moments.
     """
 
     def __init__(
@@ -144,9 +150,11 @@ class Searcher:
         fusion: Fusion = Fusion.ADAPTIVE,
         query_vectors: QueryVectorCache | None = None,
         partner: "Searcher | None" = None,
+        segments: SegmentSearch | None = None,
     ) -> None:
         index.check_encoder(encoder)
         self.partner = partner
+        self.segments = segments
         self.index = index
         self.backend = index.backend
         self.query_vectors = (
@@ -161,9 +169,11 @@ class Searcher:
         k: int = 10,
         mode: SearchMode = SearchMode.HYBRID,
         filters: SearchFilters | None = None,
+        segments: bool = True,
     ) -> list[list[Hit]]:
-        """Ranked ``(id, score)`` lists, one per query: what evaluation needs."""
-        return self._rank(queries, k, mode, filters, {})
+        """Ranked ``(id, score)`` lists, one per query: what evaluation needs. ``segments``:
+        lifted by the transcripts' windows, where there is a segment index."""
+        return self._rank(queries, k, mode, filters, {}, [] if segments else None)
 
     def _rank(
         self,
@@ -172,29 +182,39 @@ class Searcher:
         mode: SearchMode,
         filters: SearchFilters | None,
         fetched: dict[str, dict],
+        windows: list[dict[str, list[Hit]]] | None = None,
     ) -> list[list[Hit]]:
-        """:meth:`rank`, keeping the rows it fetched (for hybrid fusion) in ``fetched``."""
+        """:meth:`rank`, keeping the rows it fetched (for hybrid fusion) in ``fetched``;
+        with ``windows`` (a list to fill) and a segment index, the episodes are lifted by
+        their windows, and each query's ``{episode id: windows}`` is appended to it."""
         mode = SearchMode(mode)
         ensemble = self.partner is not None and mode is not SearchMode.KEYWORD
-        depth = max(k, self.depth) if mode is SearchMode.HYBRID or ensemble else k
+        lifted = windows is not None and self.segments is not None
+        depth = max(k, self.depth) if mode is SearchMode.HYBRID or ensemble or lifted else k
         dense = sparse = None
         if mode in (SearchMode.SEMANTIC, SearchMode.HYBRID):
             dense = self._dense(queries, depth, filters)
         if mode in (SearchMode.KEYWORD, SearchMode.HYBRID):
             sparse = self.backend.keyword_search(queries, depth, filters)
         if dense is None:
-            return sparse
-        alphas = self._alphas(queries, sparse, fetched) if sparse is not None else []
-        lists = self._fused(dense, sparse, alphas)
-        if not ensemble:
-            return [hits[:k] for hits in lists]
-        assert self.partner is not None
-        # their vectors, fused with the same keyword list and weight
-        theirs = self._fused(self.partner._dense(queries, depth, filters), sparse, alphas)
-        return [
-            convex_combination(mine[:depth], other[:depth], ENSEMBLE_ALPHA)[:k]
-            for mine, other in zip(lists, theirs, strict=True)
-        ]
+            assert sparse is not None
+            lists = sparse
+        else:
+            alphas = self._alphas(queries, sparse, fetched) if sparse is not None else []
+            lists = self._fused(dense, sparse, alphas)
+            if ensemble:
+                assert self.partner is not None
+                # their vectors, fused with the same keyword list and weight
+                theirs = self._fused(self.partner._dense(queries, depth, filters), sparse, alphas)
+                lists = [
+                    convex_combination(mine[:depth], other[:depth], ENSEMBLE_ALPHA)
+                    for mine, other in zip(lists, theirs, strict=True)
+                ]
+        if lifted:
+            assert self.segments is not None and windows is not None
+            lists, found = self.segments.lift(queries, [h[:depth] for h in lists], mode, filters)
+            windows.extend(found)
+        return [hits[:k] for hits in lists]
 
     def _fused(
         self, dense: list[list[Hit]], sparse: list[list[Hit]] | None, alphas: list[float]
@@ -236,9 +256,11 @@ class Searcher:
         mode: SearchMode = SearchMode.HYBRID,
         filters: SearchFilters | None = None,
         sort: Sort = Sort.RELEVANCE,
+        segments: bool = True,
     ) -> SearchResults:
-        """The top ``k`` episodes for ``query``, with what a result list shows."""
-        return self.batch_search([query], k, mode, filters, sort)[0]
+        """The top ``k`` episodes for ``query``, with what a result list shows; with
+        ``segments`` and a segment index, lifted by transcript windows, with their moments."""
+        return self.batch_search([query], k, mode, filters, sort, segments)[0]
 
     def batch_search(
         self,
@@ -247,16 +269,27 @@ class Searcher:
         mode: SearchMode = SearchMode.HYBRID,
         filters: SearchFilters | None = None,
         sort: Sort = Sort.RELEVANCE,
+        segments: bool = True,
     ) -> list[SearchResults]:
         started = time.perf_counter()
         fields: dict[str, dict] = {}  # rows fusion fetched already are not fetched again
-        ranked = self._rank(queries, k, mode, filters, fields)
+        windows: list[dict[str, list[Hit]]] | None = [] if segments else None
+        ranked = self._rank(queries, k, mode, filters, fields, windows)
         fields.update(self.backend.fetch(list({i for h in ranked for i, _ in h} - fields.keys())))
-        took_ms = (time.perf_counter() - started) * 1000 / max(1, len(queries))
-        return [
-            _results(query, hits, fields, SearchMode(mode), Sort(sort), took_ms)
+        answers = [
+            _results(query, hits, fields, SearchMode(mode), Sort(sort), 0.0)
             for query, hits in zip(queries, ranked, strict=True)
         ]
+        if windows and self.segments is not None:
+            for query, hits, answer, found in zip(queries, ranked, answers, windows, strict=True):
+                shown = {i: found[i] for i, _ in hits if i in found}
+                moments = self.segments.moments(query, shown)
+                for result in answer.data:
+                    result.moments = moments.get(result.id, [])
+        took_ms = (time.perf_counter() - started) * 1000 / max(1, len(queries))
+        for answer in answers:
+            answer.took_ms = took_ms
+        return answers
 
     def similar(
         self,

@@ -295,6 +295,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sort: Annotated[
             Sort, Query(description="relevance, or date: the top results, newest first.")
         ] = Sort.RELEVANCE,
+        segments: Annotated[
+            bool,
+            Query(
+                description="Search the transcripts' windows too: a matching moment lifts its "
+                "episode, and each result carries its moments (where there is a segment index)."
+            ),
+        ] = True,
         session: Annotated[
             str | None,
             Query(pattern=SESSION_PATTERN, description="The page's random per-tab id (log)."),
@@ -309,7 +316,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if type is ResultType.SHOW and sort is Sort.DATE:
             raise HTTPException(422, "sort: date orders episodes; shows are ranked by relevance")
         loaded = service.current()  # Unavailable (503) while no index is loaded
-        request = SearchRequest(query, k, SearchMode(mode), filters, Sort(sort), type)
+        request = SearchRequest(query, k, SearchMode(mode), filters, Sort(sort), type, segments)
         answer = loaded.answers.get(request)  # a repeated search: no thread, no serialising
         if answer is None:
             answer = await _timed(run_in_threadpool(loaded.compute, request))

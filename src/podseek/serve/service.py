@@ -41,6 +41,7 @@ from podseek.index.backends import BackendOptions
 from podseek.index.base import AnnSettings, SearchFilters
 from podseek.index.episode_index import (
     EpisodeIndex,
+    WindowRecords,
     build_index,
     manifest_options,
     open_ensemble_index,
@@ -51,6 +52,7 @@ from podseek.models.base import Encoder
 from podseek.models.device import settings_device
 from podseek.search.aids import CatalogAids, SearchRequest, answer
 from podseek.search.engine import QueryVectorCache, SameShow, Searcher, Sort
+from podseek.search.segments import segment_search
 
 log = logging.getLogger("podseek.serve")
 
@@ -189,6 +191,10 @@ class SearchService:
             ensemble = None
         if ensemble is not None:
             searcher.partner = self._searcher(ensemble, in_use)
+        try:
+            searcher.segments = segment_search(settings, searcher)
+        except Unavailable as missing:
+            log.warning("searching episodes only: %s", missing)
         for key in set(self._encoders) - in_use:  # models no index version uses any more
             del self._encoders[key], self._query_vectors[key]
         searcher.rank(["warm up"], k=1)  # first-call costs (exact-search vectors, sessions)
@@ -343,13 +349,17 @@ class SearchService:
             raise Unavailable("the index is not loaded yet")
         # the ensemble model's index first: the main one's new manifest is what other
         # workers reload on, and then both hold the write
-        searchers = [loaded.searcher.partner, loaded.searcher]
-        for searcher in (s for s in searchers if s is not None):
-            self._reindex_one(catalog, searcher)
+        if loaded.searcher.partner is not None:
+            self._reindex_one(catalog, loaded.searcher.partner)
+        if loaded.searcher.segments is not None:  # the windows of a deleted episode go
+            self._reindex_one(catalog, loaded.searcher.segments.searcher, windows=True)
+        self._reindex_one(catalog, loaded.searcher)
         with self._reloading:
             self.load()
 
-    def _reindex_one(self, catalog: CatalogStore, searcher: Searcher) -> None:
+    def _reindex_one(
+        self, catalog: CatalogStore, searcher: Searcher, windows: bool = False
+    ) -> None:
         # the worker writes where the index is: the backend the manifest names now (under
         # the write lock), whatever the backend setting says (`podseek migrate` moves it)
         folder = searcher.index.folder
@@ -363,6 +373,7 @@ class SearchService:
             AnnSettings.from_settings(self.settings),
             progress=False,
             backend=backend,
+            records=WindowRecords(catalog, self.settings.text_max_chars) if windows else None,
         )
 
     def _resync(self, catalog: CatalogStore) -> None:
