@@ -23,7 +23,14 @@ chromium:
 	-@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
-test: $(BIN)/.installed chromium
+# The speech recognition tests (podseek transcribe) synthesize their speech with Debian's
+# espeak-ng; without it, or without root to install it, they skip and say why.
+.PHONY: speech
+speech:
+	-@command -v espeak-ng >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q espeak-ng; }
+
+test: $(BIN)/.installed chromium speech
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	PODSEEK_DATA_DIR=$(abspath $(DATA)) $(BIN)/pytest

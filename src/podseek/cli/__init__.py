@@ -9,6 +9,7 @@ from podseek.cli import (  # noqa: F401  (each module registers its commands)
     search,
     serve,
     train,
+    transcribe,
 )
 from podseek.cli.common import app, main
 
