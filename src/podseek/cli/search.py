@@ -11,7 +11,7 @@ import typer
 from podseek.catalog.cleaning import parse_filter_date
 from podseek.cli.common import JsonOption, RayOption, app, catalog_store, print_json, user_errors
 from podseek.config import get_settings
-from podseek.errors import PodseekError, Unavailable
+from podseek.errors import PodseekError
 from podseek.index.backends import BackendOptions
 from podseek.index.base import AnnSettings, SearchFilters
 from podseek.models.device import settings_device
@@ -216,42 +216,11 @@ def _print_show(rank: int, show: Any) -> None:
 
 
 def _searcher(model: str | None = None) -> "Searcher":
-    """A searcher over the workspace's index with the encoder that built it (``model``, when
-    given, must be that one)."""
-    from podseek.index.episode_index import EpisodeIndex, open_ensemble_index
-    from podseek.models.registry import load_encoder
-    from podseek.search.engine import Searcher
-    from podseek.search.segments import segment_search
+    """A searcher over the workspace's indexes (``model``, when given, must be the one that
+    built the index); a companion index left out is a note on stderr."""
+    from podseek.search.workspace import open_searcher
 
-    settings = get_settings()
-    index = EpisodeIndex.open(settings)
-    built_with = index.manifest.model.name
-    if model is not None and model != built_with:
-        raise PodseekError(
-            f"the index was built with model {built_with!r}; search it with that model, "
-            f"or rebuild it with `podseek index --model {model}`"
-        )
-    device = settings_device(settings, for_search=True)
-    encoder = load_encoder(built_with, settings.home, settings.query_engine, device)
-    partner = None
-    try:
-        second = open_ensemble_index(settings, index.manifest)
-    except Unavailable as missing:
-        typer.echo(f"note: searching with one encoder: {missing}", err=True)
-        second = None
-    if second is not None:
-        second_encoder = load_encoder(
-            second.manifest.model.name, settings.home, settings.query_engine, device
-        )
-        partner = Searcher(second, second_encoder, settings.hybrid_depth, settings.hybrid_fusion)
-    searcher = Searcher(
-        index, encoder, settings.hybrid_depth, settings.hybrid_fusion, partner=partner
-    )
-    try:
-        searcher.segments = segment_search(settings, searcher)
-    except Unavailable as missing:
-        typer.echo(f"note: searching episodes only: {missing}", err=True)
-    return searcher
+    return open_searcher(get_settings(), model, lambda line: typer.echo(f"note: {line}", err=True))
 
 
 def _filters(

@@ -85,6 +85,9 @@ class SegmentSearch:
         alpha: the weight of the episodes' own list (0: windows only; 1: episodes only).
         how: how an episode's window scores combine.
         depth: windows each query ranks.
+        spans: a moment starts where the query's words are said in its window
+            (:func:`~podseek.catalog.windows.best_span`); False: at the window's start (what
+            ``benchmarks/moments_quality.py`` compares it with).
     """
 
     def __init__(
@@ -94,12 +97,14 @@ class SegmentSearch:
         alpha: float = SEGMENT_ALPHA,
         how: Aggregation = Aggregation.MAX,
         depth: int = SEGMENT_DEPTH,
+        spans: bool = True,
     ) -> None:
         self.searcher = searcher
         self.catalog = Path(catalog)
         self.alpha = alpha
         self.how = Aggregation(how)
         self.depth = depth
+        self.spans = spans
         self._transcripts: OrderedDict[str, list[Segment]] = OrderedDict()
         self._revision: int | None = None
         self._lock = threading.Lock()
@@ -136,7 +141,7 @@ class SegmentSearch:
                 if any(abs(start - s) < WINDOW_S for s in starts):
                     continue
                 starts.append(start)
-                span = best_span(segments, start, start + WINDOW_S, query)
+                span = best_span(segments, start, start + WINDOW_S, query if self.spans else "")
                 found.setdefault(episode_id, []).append(
                     Moment(
                         start=round(span.start, 3),

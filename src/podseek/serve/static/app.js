@@ -12,6 +12,7 @@
   const MAX_PREFIX_CHARS = 100; // the API's limit for /api/suggest
   const MAX_CLICK_QUERY_CHARS = 500; // the API's limit for /api/clicks
   const BEST_EPISODES = 3; // episodes listed on a show card
+  const MOMENT_SPAN_S = 20; // a moment's lines, from its start (the server's SPAN_S)
   const KIND_LABELS = { show: "show", episode: "episode", query: "search" };
   // The filters that a search and "more like this" share (page URL = API names).
   const FILTERS = ["lang", "after", "before", "min_duration", "max_duration"];
@@ -483,6 +484,51 @@
     });
   }
 
+  async function transcript(params) {
+    const id = params.get("transcript") || "";
+    const title = params.get("title") || "this episode";
+    if (inflight) inflight.abort();
+    const controller = new AbortController();
+    inflight = controller;
+    results.setAttribute("aria-busy", "true");
+    setStatus("Loading the transcript…");
+    didYouMean.replaceChildren();
+    const path = `/api/episodes/${encodeURIComponent(id)}`;
+    const options = { headers: { Accept: "application/json" }, signal: controller.signal };
+    let response;
+    let body = null;
+    let episode = null;
+    try {
+      const [said, about] = await Promise.all([fetch(`${path}/transcript`, options), fetch(path, options)]);
+      response = said;
+      body = await said.json().catch(() => null);
+      episode = about.ok ? await about.json().catch(() => null) : null;
+    } catch {
+      if (controller.signal.aborted) return;
+      finish(controller);
+      showNothing();
+      setStatus("Could not reach the search server. Check your connection and try again.", true);
+      return;
+    }
+    if (controller.signal.aborted) return;
+    finish(controller);
+    if (!response.ok || !body || !Array.isArray(body.segments)) {
+      showNothing();
+      const detail = body && typeof body.detail === "string" ? body.detail : "";
+      setStatus(detail || `No transcript (HTTP ${response.status}).`, true);
+      return;
+    }
+    shown = { query: "", clicks: false, reported: new Set() };
+    renderTranscript(body.segments, {
+      id,
+      title: (episode && text(episode.episode_title)) || title,
+      words: params.get("words") || "",
+      from: Number.parseFloat(params.get("t") || ""),
+      to: Number.parseFloat(params.get("to") || ""),
+      audio: episode ? safeUrl(episode.audio_url) : null,
+    });
+  }
+
   function took(body) {
     return Number.isFinite(body.took_ms) ? ` in ${Math.round(body.took_ms)} ms` : "";
   }
@@ -726,16 +772,27 @@
         article.append(snippet);
       }
 
+      const audio = safeUrl(hit.audio_url);
+      const moments = Array.isArray(hit.moments) ? hit.moments.filter(isMoment) : [];
+      if (moments.length) {
+        article.append(momentList(moments, { id, title, query, pattern, playable: !!audio }));
+      }
+
       if (id) {
         const more = new URLSearchParams({ similar: id, title });
         const actions = el("p", "actions");
         const a = pageLink("more-like", "More like this", more, "similar");
         a.setAttribute("aria-label", `More like this: ${title}`);
         actions.append(a);
+        if (moments.length) {
+          const read = transcriptParams(id, title, query, moments[0]);
+          const t = pageLink("transcript-link", "Transcript", read, "transcript");
+          t.setAttribute("aria-label", `Transcript: ${title}`);
+          actions.append(el("span", "sep", " · "), t);
+        }
         article.append(actions);
       }
 
-      const audio = safeUrl(hit.audio_url);
       if (audio) {
         const player = el("audio");
         player.controls = true;
@@ -749,6 +806,129 @@
       return li;
     });
     results.replaceChildren(...items);
+  }
+
+  function isMoment(moment) {
+    return (
+      moment !== null &&
+      typeof moment === "object" &&
+      Number.isFinite(moment.start) &&
+      moment.start >= 0 &&
+      typeof moment.text === "string"
+    );
+  }
+
+  // seconds as mm:ss, or h:mm:ss from an hour on
+  function clock(seconds) {
+    const total = Math.floor(Math.max(0, seconds));
+    const pad = (n) => String(n).padStart(2, "0");
+    const hours = Math.floor(total / 3600);
+    const rest = `${pad(Math.floor((total % 3600) / 60))}:${pad(total % 60)}`;
+    return hours ? `${hours}:${rest}` : rest;
+  }
+
+  // The transcript view of an episode, its lines from `moment` on marked, `query` highlighted.
+  function transcriptParams(id, title, query, moment) {
+    const params = new URLSearchParams({ transcript: id, title });
+    if (query) params.set("words", query);
+    if (moment) {
+      params.set("t", String(moment.start));
+      if (Number.isFinite(moment.end)) params.set("to", String(moment.end));
+    }
+    return params;
+  }
+
+  // A time that seeks the result's player (a button), or opens the transcript there (a link).
+  function timeControl(className, start, playable, read) {
+    const at = clock(start);
+    if (playable) {
+      const button = el("button", className, at);
+      button.type = "button";
+      button.dataset.start = String(start);
+      button.setAttribute("aria-label", `Play from ${at}`);
+      return button;
+    }
+    if (!read) return el("span", className, at);
+    const link = pageLink(className, at, read, "transcript");
+    link.setAttribute("aria-label", `Read the transcript from ${at}`);
+    return link;
+  }
+
+  function momentList(moments, { id, title, query, pattern, playable }) {
+    const list = el("ul", "moments");
+    list.setAttribute("aria-label", `Moments in ${title}`);
+    for (const moment of moments) {
+      const item = el("li", "moment");
+      const read = id ? transcriptParams(id, title, query, moment) : null;
+      item.append(timeControl("moment-time", moment.start, playable, read), " ");
+      if (text(moment.speaker)) item.append(el("span", "speaker", `${text(moment.speaker)}: `));
+      const words = el("span", "moment-text");
+      appendHighlighted(words, moment.text, pattern);
+      item.append(words);
+      list.append(item);
+    }
+    return list;
+  }
+
+  // Start the player at `start` seconds (once it knows its length, if it has not loaded yet).
+  function seek(player, start) {
+    const go = () => {
+      player.currentTime = start;
+      player.play().catch(() => {}); // a browser that refuses to play still keeps the place
+    };
+    if (player.readyState >= 1) {
+      go();
+    } else {
+      player.preload = "metadata";
+      player.addEventListener("loadedmetadata", go, { once: true });
+      player.load();
+    }
+  }
+
+  function renderTranscript(segments, { id, title, words, from, to, audio }) {
+    const pattern = highlighter(words);
+    const li = el("li");
+    const article = resultArticle(0, null);
+    article.classList.add("transcript");
+    if (id) article.dataset.id = id;
+    const heading = el("h2", "episode-title", `Transcript: ${title}`);
+    heading.id = "result-0-title";
+    article.append(heading);
+    if (audio) {
+      const player = el("audio");
+      player.controls = true;
+      player.preload = "none";
+      player.src = audio;
+      player.setAttribute("aria-label", `Play: ${title}`);
+      article.append(player);
+    }
+    const end = Number.isFinite(to) && to > from ? to : from + MOMENT_SPAN_S;
+    const list = el("ol", "cues");
+    let first = null;
+    for (const cue of segments) {
+      if (!cue || !Number.isFinite(cue.start) || typeof cue.text !== "string") continue;
+      const line = el("li", "cue");
+      if (Number.isFinite(from) && cue.start >= from - 0.01 && cue.start < end) {
+        line.classList.add("matched");
+        first = first || line;
+      }
+      line.append(timeControl("cue-time", cue.start, !!audio, null), " ");
+      if (text(cue.speaker)) line.append(el("span", "speaker", `${text(cue.speaker)}: `));
+      const said = el("span", "cue-text");
+      appendHighlighted(said, cue.text, pattern);
+      line.append(said);
+      list.append(line);
+    }
+    article.append(list);
+    li.append(article);
+    results.replaceChildren(li);
+    const n = list.children.length;
+    setStatus(`${n} ${n === 1 ? "line" : "lines"}`);
+    if (first) {
+      first.tabIndex = -1;
+      first.scrollIntoView({ block: "center" });
+      first.focus({ preventScroll: true });
+    }
   }
 
   function renderShows(shows, query) {
@@ -821,14 +1001,21 @@
   function run(params, how) {
     closeSuggestions();
     const similarTo = params.get("similar");
+    const transcriptOf = params.get("transcript");
     const query = params.get("q") || "";
-    const url = similarTo || query ? pageUrl(params) : window.location.pathname;
+    const url = similarTo || transcriptOf || query ? pageUrl(params) : window.location.pathname;
     if (how === "push" && url !== window.location.pathname + window.location.search) {
       history.pushState(null, "", url);
     } else if (how !== "none") {
       history.replaceState(null, "", url);
     }
     similarBox.hidden = !similarTo;
+    if (transcriptOf) {
+      setScope(null);
+      document.title = `Transcript: ${params.get("title") || "episode"} - podseek`;
+      transcript(params);
+      return;
+    }
     if (similarTo) {
       setScope(null);
       showSimilarTitle(params.get("title") || "this episode");
@@ -894,10 +1081,17 @@
     fillForm(params);
     run(params, "push");
     if (link.dataset.page === "similar") similarHeading.focus();
-    else box.focus();
+    else if (link.dataset.page !== "transcript") box.focus(); // it focuses the moment's line
   }
 
   results.addEventListener("click", (event) => {
+    const time = event.target instanceof Element ? event.target.closest("button[data-start]") : null;
+    if (time) {
+      const article = time.closest("article.result");
+      const player = article && article.querySelector("audio");
+      if (player) seek(player, Number.parseFloat(time.dataset.start));
+      return;
+    }
     const link = event.target instanceof Element ? event.target.closest("a.episode-link") : null;
     if (link) {
       const article = link.closest("article.result");
@@ -1009,5 +1203,7 @@
   const initial = new URLSearchParams(window.location.search);
   fillForm(initial);
   loadLanguages();
-  if (initial.get("q") || initial.get("similar")) run(initial, "replace");
+  if (initial.get("q") || initial.get("similar") || initial.get("transcript")) {
+    run(initial, "replace");
+  }
 })();

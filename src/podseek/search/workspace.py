@@ -1,0 +1,51 @@
+"""The searcher over a workspace, as ``podseek search`` opens it: the index with the model
+that built it, the ensemble model's index beside it, and the segment index of the
+transcripts. A companion index that is missing or does not fit is left out with a note (the
+search still answers), never a failure."""
+
+from collections.abc import Callable
+
+from podseek.config import Settings
+from podseek.errors import PodseekError, Unavailable
+from podseek.index.episode_index import EpisodeIndex, open_ensemble_index
+from podseek.models.device import settings_device
+from podseek.models.registry import load_encoder
+from podseek.search.engine import Searcher
+from podseek.search.segments import segment_search
+
+
+def open_searcher(
+    settings: Settings, model: str | None = None, note: Callable[[str], None] | None = None
+) -> Searcher:
+    """A searcher over the workspace's indexes; ``model``, when given, must be the one that
+    built the index. ``note`` hears why a companion index was left out."""
+    index = EpisodeIndex.open(settings)
+    built_with = index.manifest.model.name
+    if model is not None and model != built_with:
+        raise PodseekError(
+            f"the index was built with model {built_with!r}; search it with that model, "
+            f"or rebuild it with `podseek index --model {model}`"
+        )
+    device = settings_device(settings, for_search=True)
+    encoder = load_encoder(built_with, settings.home, settings.query_engine, device)
+    partner = None
+    try:
+        second = open_ensemble_index(settings, index.manifest)
+    except Unavailable as missing:
+        if note:
+            note(f"searching with one encoder: {missing}")
+        second = None
+    if second is not None:
+        second_encoder = load_encoder(
+            second.manifest.model.name, settings.home, settings.query_engine, device
+        )
+        partner = Searcher(second, second_encoder, settings.hybrid_depth, settings.hybrid_fusion)
+    searcher = Searcher(
+        index, encoder, settings.hybrid_depth, settings.hybrid_fusion, partner=partner
+    )
+    try:
+        searcher.segments = segment_search(settings, searcher)
+    except Unavailable as missing:
+        if note:
+            note(f"searching episodes only: {missing}")
+    return searcher
