@@ -4,7 +4,7 @@ description-only, segments-only and combined search, on one half of the set.
 A moment hits when the judged episode is in the top 10 and one of the moments it carries
 starts within 30 s of the judged window. Combined search is measured with each weight of the
 episodes' own list and each way of scoring an episode by its windows (``--grid``), and with
-moments at their window's start instead of where the query's words are said.
+each way of placing a moment in its window (``Placement``).
 
     export PODSEEK_HOME=/tmp/talkpython
     podseek ingest transcripts ../shared/data/podcast-transcripts/talkpython \\
@@ -23,7 +23,7 @@ from ranx import Qrels, Run, evaluate
 from podseek.beir import load_beir
 from podseek.config import Settings
 from podseek.search.engine import Searcher, SearchMode
-from podseek.search.segments import SEGMENT_ALPHA, Aggregation
+from podseek.search.segments import SEGMENT_ALPHA, Aggregation, Placement
 from podseek.search.workspace import open_searcher
 
 DEVSET = Path(__file__).resolve().parent / "devset" / "talkpython-moments"
@@ -95,19 +95,19 @@ def main() -> None:
         f"{segments.searcher.index.manifest.rows} segments"
     )
 
-    variants: list[tuple[str, bool, float, Aggregation, bool]] = [
-        ("description only", False, SEGMENT_ALPHA, Aggregation.MAX, True),
-        ("segments only", True, 0.0, Aggregation.MAX, True),
+    default = Placement.OVERLAP
+    variants: list[tuple[str, bool, float, Aggregation, Placement]] = [
+        ("description only", False, SEGMENT_ALPHA, Aggregation.MAX, default),
+        ("segments only", True, 0.0, Aggregation.MAX, default),
     ]
     alphas = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7) if args.grid else (SEGMENT_ALPHA,)
     hows = tuple(Aggregation) if args.grid else (Aggregation.MAX,)
     for how in hows:
         for alpha in alphas:
-            variants.append((f"combined, alpha {alpha}, {how}", True, alpha, how, True))
-    variants.append(
-        (f"combined, alpha {SEGMENT_ALPHA}, moments at window start", True, SEGMENT_ALPHA,
-         Aggregation.MAX, False)
-    )  # fmt: skip
+            variants.append((f"combined, alpha {alpha}, {how}", True, alpha, how, default))
+    for placement in (Placement.WORDS, Placement.WINDOW):
+        label = f"combined, alpha {SEGMENT_ALPHA}, moments placed by {placement}"
+        variants.append((label, True, SEGMENT_ALPHA, Aggregation.MAX, placement))
 
     print("| search | episode hit@10 | MRR@10 | moment hit@10 | ms / query |")
     print("|---|---:|---:|---:|---:|")
@@ -115,15 +115,15 @@ def main() -> None:
     for i, q in enumerate(queries):
         kinds[q["metadata"]["kind"]].append(i)
     by_kind = {}
-    for label, use_segments, alpha, how, spans in variants:
-        segments.alpha, segments.how, segments.spans = alpha, how, spans
+    for label, use_segments, alpha, how, placement in variants:
+        segments.alpha, segments.how, segments.placement = alpha, how, placement
         got = measure(searcher, queries, half.qrels, use_segments, mode)
         print(
             f"| {label} | {got['episode']:.3f} | {got['mrr']:.3f} | {got['moment']:.3f} "
             f"| {got['ms']:.0f} |"
         )
         if label in ("description only", "segments only") or (
-            alpha == SEGMENT_ALPHA and how is Aggregation.MAX and spans
+            alpha == SEGMENT_ALPHA and how is Aggregation.MAX and placement is default
         ):
             by_kind[label] = got
     print("\nby kind (episode hit@10 / moment hit@10):")

@@ -70,6 +70,8 @@ def test_the_moment_is_where_the_query_words_are() -> None:
     assert span.end - span.start <= SPAN_S + 2.0
     fallback = best_span(segments, 60.0, 60.0 + WINDOW_S, "nothing in common")
     assert fallback.start == 60.0 and fallback.text.startswith("word30")
+    later_half = best_span(segments, 0.0, WINDOW_S, "nothing in common", otherwise=61.0)
+    assert later_half.start == 62.0  # the first cue from there
 
 
 # --- a workspace with transcripts, indexed and searched ------------------------------------

@@ -109,16 +109,25 @@ class Span:
     speaker: str
 
 
-def best_span(segments: Sequence[Segment], start: float, end: float, query: str) -> Span:
+def best_span(
+    segments: Sequence[Segment],
+    start: float,
+    end: float,
+    query: str,
+    otherwise: float | None = None,
+) -> Span:
     """The moment of the window ``start``..``end`` that ``query`` is about: of the spans of
     cues at most :data:`SPAN_S` long that begin in the window, the one holding the most of
     the query's content words (the earliest of equals), from the cue that says the first of
-    them; with none in common (a paraphrase, another language), the window's first span."""
+    them; with none in common (a paraphrase, another language), the span from ``otherwise``
+    seconds (the window's start by default)."""
     wanted = content_words(query)
     inside = [i for i, s in enumerate(segments) if start - 0.01 <= s.start < end]
     if not inside:
         return Span(start, end, "", "")
-    best, best_score = inside[0], 0
+    at = start if otherwise is None else otherwise
+    best = next((i for i in inside if segments[i].start >= at - 0.01), inside[0])
+    best_score = 0
     for i in inside:
         words: set[str] = set()
         j = i

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from podseek.catalog.store import catalog_revision, read_transcripts
 from podseek.catalog.transcripts import Segment
-from podseek.catalog.windows import WINDOW_S, best_span, parse_window_id
+from podseek.catalog.windows import STEP_S, WINDOW_S, Span, best_span, parse_window_id
 from podseek.index.base import Hit, SearchFilters
 from podseek.search.fusion import convex_combination
 
@@ -43,6 +43,17 @@ class Aggregation(StrEnum):
 
     MAX = "max"
     DECAYED = "decayed"
+
+
+class Placement(StrEnum):
+    """Where a moment starts in its window: where the query's words are said, else in the
+    half of the window that its neighbours also match (``overlap``, the default); where the
+    words are, else at the window's start (``words``); at the window's start (``window``).
+    ``benchmarks/moments_quality.py`` compares them."""
+
+    OVERLAP = "overlap"
+    WORDS = "words"
+    WINDOW = "window"
 
 
 class Moment(BaseModel):
@@ -85,9 +96,7 @@ class SegmentSearch:
         alpha: the weight of the episodes' own list (0: windows only; 1: episodes only).
         how: how an episode's window scores combine.
         depth: windows each query ranks.
-        spans: a moment starts where the query's words are said in its window
-            (:func:`~podseek.catalog.windows.best_span`); False: at the window's start (what
-            ``benchmarks/moments_quality.py`` compares it with).
+        placement: where in its window a moment starts.
     """
 
     def __init__(
@@ -97,14 +106,14 @@ class SegmentSearch:
         alpha: float = SEGMENT_ALPHA,
         how: Aggregation = Aggregation.MAX,
         depth: int = SEGMENT_DEPTH,
-        spans: bool = True,
+        placement: Placement = Placement.OVERLAP,
     ) -> None:
         self.searcher = searcher
         self.catalog = Path(catalog)
         self.alpha = alpha
         self.how = Aggregation(how)
         self.depth = depth
-        self.spans = spans
+        self.placement = Placement(placement)
         self._transcripts: OrderedDict[str, list[Segment]] = OrderedDict()
         self._revision: int | None = None
         self._lock = threading.Lock()
@@ -141,7 +150,7 @@ class SegmentSearch:
                 if any(abs(start - s) < WINDOW_S for s in starts):
                     continue
                 starts.append(start)
-                span = best_span(segments, start, start + WINDOW_S, query if self.spans else "")
+                span = self._span(segments, start, hits, query)
                 found.setdefault(episode_id, []).append(
                     Moment(
                         start=round(span.start, 3),
@@ -154,6 +163,21 @@ class SegmentSearch:
                 if len(starts) == MOMENTS:
                     break
         return found
+
+    def _span(self, segments: list[Segment], start: float, hits: list[Hit], query: str) -> Span:
+        """The moment of the window at ``start``, placed as :attr:`placement` says. Windows
+        overlap by half: when the query shares no word with the window, the half that the
+        better of its neighbours (among the episode's ranked ``hits``) also covers is where
+        it most likely is."""
+        if self.placement is Placement.WINDOW:
+            return best_span(segments, start, start + WINDOW_S, "")
+        otherwise = None
+        if self.placement is Placement.OVERLAP:
+            scores = [(parse_window_id(w)[1] - start, s) for w, s in hits]
+            later = max((s for d, s in scores if 0 < d < WINDOW_S), default=0.0)
+            earlier = max((s for d, s in scores if -WINDOW_S < d < 0), default=0.0)
+            otherwise = start + STEP_S if later > earlier else None
+        return best_span(segments, start, start + WINDOW_S, query, otherwise)
 
     def _read(self, episode_ids: list[str]) -> dict[str, list[Segment]]:
         """Transcripts of ``episode_ids``, from a small cache that a catalog write empties."""
