@@ -231,6 +231,7 @@ def whisper_device(setting: str = "auto", half_precision: bool = True) -> Whispe
     with ``half_precision`` off). A device this machine (or CTranslate2) lacks is an error,
     never a silent CPU run.
     """
+    require_transcribe()
     import ctranslate2
 
     gpus = ctranslate2.get_cuda_device_count()
