@@ -38,6 +38,8 @@ EXTRA_MODULES = (
     "sklearn",
     "matplotlib",
     "plotly",
+    "faster_whisper",
+    "ctranslate2",
     "pymilvus",
     "ray",
     "llama_cpp",
@@ -120,6 +122,11 @@ def test_a_base_install_ingests_indexes_with_use_multilingual_and_searches(
             ["evaluate"],
             'podseek evaluate needs the "evaluate" extra (ranx is not installed): '
             "pip install 'podseek[evaluate]'",
+        ),
+        (
+            ["transcribe", "--limit", "1"],
+            'podseek transcribe needs the "transcribe" extra (faster_whisper is not '
+            "installed): pip install 'podseek[transcribe]'",
         ),
         (
             ["index", "--model", "minilm"],

@@ -10,6 +10,7 @@ for (pyproject.toml lists their packages):
 - ``generate``: the gemma-270m and seq2seq query generators (transformers, torch, gguf);
 - ``serve``: the HTTP API (fastapi, uvicorn, prometheus-client);
 - ``evaluate``: the evaluation report (ranx, scikit-learn, matplotlib, plotly);
+- ``transcribe``: speech recognition (faster-whisper and the packaged Whisper base weights);
 - ``milvus``, ``ray``, ``llama``: the Milvus backend, Ray clusters, the llama.cpp engine;
 - ``all``: all of them but ``llama`` (it compiles from source).
 
@@ -21,7 +22,18 @@ import importlib
 
 from podseek.errors import PodseekError
 
-EXTRAS = ("encoders", "train", "generate", "serve", "evaluate", "milvus", "ray", "llama", "all")
+EXTRAS = (
+    "encoders",
+    "train",
+    "generate",
+    "serve",
+    "evaluate",
+    "transcribe",
+    "milvus",
+    "ray",
+    "llama",
+    "all",
+)
 
 
 class MissingExtra(PodseekError):

@@ -38,7 +38,6 @@ from podseek.catalog.transcribe import (
     WhisperDevice,
     assemble_whisper_base,
     episodes_to_transcribe,
-    require_transcribe,
     to_segments,
     transcribe_catalog,
     whisper_device,
@@ -48,7 +47,6 @@ from podseek.catalog.transcripts import Segment
 from podseek.cli import app
 from podseek.config import Settings
 from podseek.errors import PodseekError
-from podseek.extras import MissingExtra
 from podseek.serve.app import create_app
 
 runner = CliRunner()
@@ -393,15 +391,6 @@ def test_on_a_gpu_when_ctranslate2_sees_one(whisper_folder: Path, speech: Speech
     on_gpu = Transcriber(whisper_folder, whisper_device("cuda"))
     recognised = on_gpu.transcribe(speech.path, "en")
     assert words(recognised.segments) >= KNOWN_WORDS, recognised
-
-
-def test_a_missing_extra_is_one_line(monkeypatch: pytest.MonkeyPatch, workspace: Settings) -> None:
-    monkeypatch.setattr("podseek.catalog.transcribe.installed", lambda module: False)
-    with pytest.raises(MissingExtra, match=r"needs the \"transcribe\" extra \(faster_whisper"):
-        require_transcribe()
-    result = runner.invoke(app, ["transcribe"])
-    assert result.exit_code == 1 and "pip install 'podseek[transcribe]'" in result.stderr
-    assert "Traceback" not in result.output
 
 
 # --- the command ---------------------------------------------------------------------------

@@ -275,6 +275,18 @@ class CatalogStore:
     def transcript_count(self) -> int:
         return self._conn.execute("SELECT count(*) FROM transcripts").fetchone()[0]
 
+    def untranscribed(self, limit: int | None = None, show_id: str | None = None) -> list[str]:
+        """Ids of the episodes with an audio URL and no transcript, newest first (undated
+        last), at most ``limit``, optionally of one show: what speech recognition does."""
+        query = (
+            "SELECT id FROM episodes e WHERE audio_url != '' AND NOT EXISTS "
+            "(SELECT 1 FROM transcripts t WHERE t.episode_id = e.id)"
+            + (" AND show_id = ?" if show_id else "")
+            + " ORDER BY published_at IS NULL, published_at DESC, id"
+            + (f" LIMIT {int(limit)}" if limit is not None else "")
+        )
+        return [row[0] for row in self._conn.execute(query, (show_id,) if show_id else ())]
+
     def iter_transcripts(self) -> Iterator[tuple[Episode, str, list[Segment]]]:
         """``(episode, its content hash, its transcript's segments)`` of every episode with a
         transcript, in id order: what the segment index is built from."""

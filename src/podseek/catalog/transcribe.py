@@ -42,7 +42,7 @@ from podseek.catalog.episode import Episode
 from podseek.catalog.store import CatalogStore
 from podseek.catalog.transcripts import Segment
 from podseek.errors import PodseekError
-from podseek.extras import MissingExtra, install_command, installed
+from podseek.extras import MissingExtra, install_command, require
 
 # The transcripts table's form of a transcript recognised here (published ones are srt, vtt,
 # json or html): what tells a machine transcript from a show's own.
@@ -80,12 +80,7 @@ ARRIVED = "a transcript arrived during the run (kept)"
 
 def require_transcribe(what: str = "podseek transcribe") -> None:
     """One clear line when the ``transcribe`` extra is missing, before any work starts."""
-    for module in ("faster_whisper", "ctranslate2"):
-        if not installed(module):
-            raise MissingExtra(
-                f'{what} needs the "transcribe" extra ({module} is not installed): '
-                f"{install_command('transcribe')}"
-            )
+    require("transcribe", "faster_whisper", "ctranslate2", what=what)
 
 
 # ---------------------------------------------------------------------------- the weights
@@ -508,26 +503,12 @@ class TranscribeSummary:
 
 
 # Episodes with audio and no transcript, newest first (those without a date last).
-_TODO = """
-SELECT id FROM episodes e
-WHERE audio_url != '' AND NOT EXISTS (SELECT 1 FROM transcripts t WHERE t.episode_id = e.id)
-{show}
-ORDER BY published_at IS NULL, published_at DESC, id
-{limit}
-"""
-
-
 def episodes_to_transcribe(
     store: CatalogStore, limit: int | None = None, show_id: str | None = None
 ) -> list[Episode]:
     """The episodes that have an audio URL and no transcript, newest first, at most
     ``limit``, optionally of one show."""
-    query = _TODO.format(
-        show="AND show_id = ?" if show_id else "",
-        limit=f"LIMIT {int(limit)}" if limit is not None else "",
-    )
-    # CatalogStore has no query for this; its connection runs it (a read, no transaction)
-    ids = [row[0] for row in store._conn.execute(query, (show_id,) if show_id else ())]
+    ids = store.untranscribed(limit, show_id)
     found = store.get_many(ids)
     return [found[i] for i in ids if i in found]
 
