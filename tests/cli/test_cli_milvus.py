@@ -129,3 +129,30 @@ def test_an_ensemble_index_on_milvus_keeps_collections_of_its_own(
     assert ensemble.backend.table_names() == [ensemble.backend.table_name]
     main.close(), ensemble.close()
     assert answers()[0][0][1] == "Watching the Geminids"
+
+
+def test_a_segment_index_on_milvus_finds_moments(
+    workspace: Settings, milvus_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from podseek.catalog.transcripts import Segment
+
+    said = [Segment(start=60.0 * n, end=60.0 * n + 50, text=f"small talk {n}") for n in range(6)]
+    said[4] = Segment(
+        start=240.0, end=290.0, text="a telescope mirror ground by hand", speaker="Jo"
+    )
+    with CatalogStore(workspace.catalog_path) as catalog:
+        fill_catalog(catalog)
+        with catalog.write("rss:show") as batch:
+            batch.set_transcript("rss:show:ns-001", "vtt", said)
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    settings = use(monkeypatch, backend="milvus", milvus_uri=milvus_uri, milvus_collection=prefix)
+    result = run("index", "--model", "minilm", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["segments"]["rows"] == 5  # the last cue is in the 5th
+    segments = read_manifest(settings.segments_index_dir)
+    assert segments.backend == "milvus" and segments.collection.startswith(f"{prefix}_segments_")
+    found = run("search", "grinding a telescope mirror", "--json")
+    (answer,) = json.loads(found.stdout)["results"]
+    (geminids,) = [hit for hit in answer["data"] if hit["id"] == "rss:show:ns-001"]
+    assert geminids["moments"][0]["start"] == 240.0
+    assert geminids["moments"][0]["speaker"] == "Jo"
