@@ -167,3 +167,46 @@ def test_the_api_answers_with_moments_and_without(in_workspace: Settings) -> Non
         assert all(result["moments"] == [] for result in plain.json()["data"])
         bad = client.get("/api/search", params={"q": MOMENT_QUERY, "segments": "maybe"})
         assert bad.status_code == 422
+
+
+FEED = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">
+<channel><title>Kitchen Radio</title><link>https://kitchen.example</link><language>en</language>
+<item><guid>1</guid><title>Bread</title><description>Baking.</description>
+<podcast:transcript url="1.srt" type="application/srt"/></item>
+<item><guid>2</guid><title>Soup</title><description>Soups.</description>
+<podcast:transcript url="2.srt" type="application/srt"/></item>
+</channel></rss>"""
+
+
+def srt(words: str) -> str:
+    """Five minutes of talk, ``words`` said at 03:00."""
+    cues = []
+    for n in range(30):
+        said = words if n == 18 else f"talking about the weather {n}"
+        cues.append(f"{n + 1}\n00:{n // 6:02d}:{n % 6 * 10:02d},000 --> "
+                    f"00:{n // 6:02d}:{n % 6 * 10 + 9:02d},000\nAna: {said}\n")  # fmt: skip
+    return "\n".join(cues)
+
+
+def test_a_feed_with_transcripts_is_searched_by_moment_and_a_delete_takes_its_windows(
+    tmp_path: Path, workspace: Settings
+) -> None:
+    (tmp_path / "1.srt").write_text(srt("proofing dough overnight in the fridge"))
+    (tmp_path / "2.srt").write_text(srt("a pinch of saffron in the broth"))
+    (tmp_path / "feed.xml").write_text(FEED)
+    assert runner.invoke(app, ["ingest", "rss", str(tmp_path / "feed.xml")]).exit_code == 0
+    built = runner.invoke(app, ["index", "--model", "minilm", "--json"])
+    assert json.loads(built.stdout)["segments"]["rows"] == 8  # 4 windows each
+    settings = Settings(_env_file=None, home=workspace.home, model="minilm", api_key="k" * 32)
+    with TestClient(create_app(settings)) as client:
+        found = client.get("/api/search", params={"q": "saffron broth"}).json()["data"]
+        assert found[0]["id"] == "rss:feed:2" and found[0]["moments"][0]["start"] == 180.0
+        assert found[0]["moments"][0]["speaker"] == "Ana"
+        gone = client.delete(
+            "/api/episodes/rss:feed:2", headers={"Authorization": f"Bearer {'k' * 32}"}
+        )
+        assert gone.status_code == 204, gone.text
+        after = client.get("/api/search", params={"q": "saffron broth"}).json()["data"]
+        assert [r["id"] for r in after] == ["rss:feed:1"]
+    assert read_manifest(workspace.segments_index_dir).rows == 4
