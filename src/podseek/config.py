@@ -83,6 +83,15 @@ class Settings(BaseSettings):
         "they are part of, with their moments (start time, what is said) in the results. "
         "False: episodes only; a search can also ask with segments=false.",
     )
+    segments_per_episode: int = Field(
+        2,
+        ge=0,
+        le=20,
+        description="Transcript windows of each transcribed episode that `podseek queries "
+        "generate` writes queries for (--segments-per-episode), picked with the run's seed "
+        "and spread over the episode; training then learns (query, window text) pairs. "
+        "0: episodes only.",
+    )
     device: str = Field(
         "auto",
         description="Where index, train, queries generate and evaluate run their models: "

@@ -55,10 +55,14 @@ class FilterReport:
     generated: int = 0
     removed: Counter = field(default_factory=Counter)
     kept: int = 0
+    # of those, the queries of transcript windows (podseek.queries.segments)
+    window_queries: int = 0
+    window_kept: int = 0
+    round_trip_unchecked: int = 0  # window queries kept with no segment index to check them
 
     def to_dict(self) -> dict[str, Any]:
         total = max(1, self.generated)
-        return {
+        data: dict[str, Any] = {
             "generated": self.generated,
             "kept": self.kept,
             "kept_share": round(self.kept / total, 4),
@@ -67,6 +71,11 @@ class FilterReport:
                 for reason, n in self.removed.items()
             },
         }
+        if self.window_queries:
+            data["windows"] = {"generated": self.window_queries, "kept": self.window_kept}
+        if self.round_trip_unchecked:
+            data["round_trip_unchecked"] = self.round_trip_unchecked
+        return data
 
 
 # The filters that look at one query at a time, in the order they run.
@@ -75,6 +84,10 @@ REASONS = ("empty", "too short", "too long", "prompt echo", "duplicate", "title 
 
 class QueryFilter:
     """Applies the text filters to one episode's queries, then the round-trip check to all.
+
+    A transcript window's queries come with the window's record (an episode copy whose
+    description is the window's words: :func:`podseek.queries.segments.window_episode`), so
+    the prompt-echo and title-copy filters compare them with what the generator read.
 
     Args:
         settings: limits.

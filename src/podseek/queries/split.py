@@ -2,20 +2,31 @@
 
 The split is by episode, as in the reference walkthrough (1% eval, 19% test, the rest train):
 every query of an episode goes to that episode's split, synthetic and search-log pairs alike,
-so no episode is both trained on and tested on. The folder is what BEIR, ranx and other IR
-tools read unchanged:
+and so do the queries of its transcript's windows, so no episode is both trained on and
+tested on. The folder is what BEIR, ranx and other IR tools read unchanged:
 
-    pairs/corpus.jsonl        every episode of the catalog: _id, title, text (the encoder's text)
-    pairs/queries.jsonl       every pair's query: _id, text, metadata (source, episode, split)
-    pairs/qrels/train.tsv     query-id  corpus-id  score (1)
+    pairs/corpus.jsonl        every episode of the catalog: _id, title, text (the encoder's
+                              text); then the windows of train episodes that have queries:
+                              _id (the window id), title, text (the segment index's text),
+                              metadata (kind "window", episode_id, start, end)
+    pairs/queries.jsonl       every pair's query: _id, text, metadata (source, episode, split;
+                              window_id and start for a window's query)
+    pairs/qrels/train.tsv     query-id  corpus-id  score (1); a window's query is judged by
+                              its window: training learns (query, window text)
     pairs/qrels/dev.tsv       the eval split (BEIR calls it dev)
     pairs/qrels/test.tsv
     pairs/split.json          seed, shares, counts and what produced them
+
+In the eval and test splits a window's query is judged by its episode: ``podseek evaluate``
+searches indexes of episodes (the held-out episodes' index, the catalog's), where the episode
+is what a listener asking it should find. The windows of held-out episodes stay out of the
+corpus, so the corpus and the held-out qrels agree for any tool that searches the corpus.
 
 It is written into a temporary folder and renamed into place, so a reader never sees half a
 split.
 """
 
+import itertools
 import json
 import os
 import random
@@ -27,9 +38,11 @@ from pathlib import Path
 from typing import Any
 
 from podseek.beir import write_jsonl, write_qrels
-from podseek.catalog.episode import episode_text
+from podseek.catalog.episode import Episode, episode_text
 from podseek.catalog.store import CatalogStore
+from podseek.catalog.windows import parse_window_id, window_text
 from podseek.errors import PodseekError
+from podseek.queries.segments import WindowTarget, find_windows, window_parent
 from podseek.queries.store import QueryStore
 
 SPLITS = ("train", "dev", "test")  # BEIR's names; "dev" is the eval split
@@ -84,14 +97,28 @@ def split_pairs(
     """Write the BEIR folder ``target`` from the workspace's pairs; returns ``split.json``."""
     pairs = list(store.iter_pairs())
     episodes = {e.id: e for e in catalog.iter_episodes()}
-    missing = Counter(p["source"] for p in pairs if p["episode_id"] not in episodes)
-    pairs = [p for p in pairs if p["episode_id"] in episodes]
+    windows = find_windows(catalog, {p["episode_id"] for p in pairs} - set(episodes), episodes)
+    gone: Counter[str] = Counter()  # pairs of episodes no longer in the catalog
+    missing: Counter[str] = Counter()  # of windows no longer in their episode's transcript
+    for p in pairs:
+        written_for = p["episode_id"]
+        if written_for not in episodes and written_for not in windows:
+            removed = missing if window_parent(written_for) in episodes else gone
+            removed[p["source"]] += 1
+    pairs = [p for p in pairs if p["episode_id"] in episodes or p["episode_id"] in windows]
     if not pairs:
         raise PodseekError(
             "there are no query-episode pairs to split; run `podseek queries generate` "
             "(or `podseek queries import-logs`) first"
         )
+    for p in pairs:  # the episode a pair belongs to, and the window it was written for
+        target_id = p["episode_id"]
+        p["window_id"] = target_id if target_id in windows else ""
+        p["episode_id"] = windows[target_id].episode.id if target_id in windows else target_id
     assignment = assign_episodes(sorted({p["episode_id"] for p in pairs}), shares, seed)
+    trained_windows = sorted(
+        {p["window_id"] for p in pairs if p["window_id"] and assignment[p["episode_id"]] == "train"}
+    )
 
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -106,40 +133,30 @@ def split_pairs(
             }
             for e in episodes.values()
         )
-        write_jsonl(work / "corpus.jsonl", corpus)
-        write_jsonl(
-            work / "queries.jsonl",
-            (
-                {
-                    "_id": p["query_id"],
-                    "text": p["query"],
-                    "metadata": {
-                        "source": p["source"],
-                        "episode_id": p["episode_id"],
-                        "split": assignment[p["episode_id"]],
-                        "lang": episodes[p["episode_id"]].language,
-                    },
-                }
-                for p in pairs
-            ),
-        )
+        window_docs = (_window_doc(windows[w], text_max_chars) for w in trained_windows)
+        write_jsonl(work / "corpus.jsonl", itertools.chain(corpus, window_docs))
+        write_jsonl(work / "queries.jsonl", (_query_row(p, assignment, episodes) for p in pairs))
         counts: dict[str, dict[str, int]] = {}
         for name in SPLITS:
             rows = [p for p in pairs if assignment[p["episode_id"]] == name]
-            write_qrels(
-                work / "qrels" / f"{name}.tsv", ((p["query_id"], p["episode_id"], 1) for p in rows)
-            )
+            # train judges a window's query by its window; eval and test by its episode
+            judged = ((p["query_id"], _judged(p, name), 1) for p in rows)
+            write_qrels(work / "qrels" / f"{name}.tsv", judged)
             counts[name] = {
                 "episodes": sum(1 for s in assignment.values() if s == name),
                 "queries": len(rows),
                 **{f"queries_{k}": v for k, v in Counter(p["source"] for p in rows).items()},
+                "windows": len({p["window_id"] for p in rows if p["window_id"]}),
+                "window_queries": sum(1 for p in rows if p["window_id"]),
             }
         manifest = {
             "seed": seed,
             "shares": {"eval": shares.eval, "test": shares.test},
             "corpus": len(episodes),
+            "corpus_windows": len(trained_windows),
             "splits": counts,
-            "dropped_pairs_of_removed_episodes": dict(missing),
+            "dropped_pairs_of_removed_episodes": dict(gone),
+            "dropped_pairs_of_removed_windows": dict(missing),
             "run": store.get_meta("run"),
             "filter_report": store.get_meta("filter_report"),
         }
@@ -153,3 +170,49 @@ def split_pairs(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return manifest
+
+
+def _judged(pair: dict[str, str], split: str) -> str:
+    """The corpus id a pair's query is judged by in ``split``."""
+    return pair["window_id"] if split == "train" and pair["window_id"] else pair["episode_id"]
+
+
+def _window_doc(target: WindowTarget, text_max_chars: int) -> dict[str, Any]:
+    """A window's corpus row: the text the segment index encodes for it."""
+    episode, window = target.episode, target.window
+    return {
+        "_id": target.id,
+        "title": f"{episode.episode_title or episode.show_title} ({_clock(window.start)})",
+        "text": window_text(episode, window, text_max_chars),
+        "metadata": {
+            "language": episode.language,
+            "show_id": episode.show_id,
+            "kind": "window",
+            "episode_id": episode.id,
+            "start": window.start,
+            "end": window.end,
+        },
+    }
+
+
+def _query_row(
+    pair: dict[str, str], assignment: dict[str, str], episodes: dict[str, Episode]
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "source": pair["source"],
+        "episode_id": pair["episode_id"],
+        "split": assignment[pair["episode_id"]],
+        "lang": episodes[pair["episode_id"]].language,
+    }
+    if pair["window_id"]:
+        metadata["window_id"] = pair["window_id"]
+        metadata["start"] = parse_window_id(pair["window_id"])[1]
+    return {"_id": pair["query_id"], "text": pair["query"], "metadata": metadata}
+
+
+def _clock(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour on)."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -5,10 +5,14 @@ transaction together with the episodes it covers: an interrupted run loses at mo
 in flight, and a rerun asks only for the episodes not yet done (or changed since).
 
 Tables:
-    meta       run settings (generator, queries per episode, seed) and the last filter report
+    meta       run settings (generator, queries per episode, seed, windows per episode) and
+               the last filter report
     generated  raw queries: (episode_id, position) -> query, as the generator wrote them
     done       episodes generated for, with the content hash they were generated from
     pairs      training pairs after filtering: synthetic ones and those from search logs
+
+The ``episode_id`` of a row is what the queries were written for: an episode's id, or a
+transcript window's (``episode-id#t=61.50``, :mod:`podseek.queries.segments`).
 """
 
 import hashlib
@@ -101,6 +105,17 @@ class QueryStore:
                 self.conn.execute(
                     "INSERT OR REPLACE INTO done (episode_id, content_hash) VALUES (?, ?)",
                     (episode_id, content_hash),
+                )
+
+    def forget(self, ids: Sequence[str]) -> None:
+        """Forget the raw queries of ``ids`` and that they were generated for, all at once."""
+        if not ids:
+            return
+        with self.conn:
+            self.conn.execute("BEGIN")
+            for table in ("generated", "done"):
+                self.conn.executemany(
+                    f"DELETE FROM {table} WHERE episode_id = ?", [(i,) for i in ids]
                 )
 
     def clear_generated(self) -> None:

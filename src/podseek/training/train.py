@@ -13,6 +13,11 @@ catalog's episodes outside the eval and test splits by sentence-transformers'
 first few ranks and any episode scoring within 5% of the positive (likely another answer, a
 near-duplicate), and added as (query, positive, negative) triplets.
 
+A transcript window's query is trained on (query, window text) (``pairs split`` puts the
+windows of train episodes in the corpus). The miner takes windows as candidates like
+episodes (it adds every positive to the candidates), but drops a negative that is part of
+the positive's own episode: a window query's episode, an episode query's window.
+
 Checkpoints go to ``<workspace>/models/.checkpoints/<name>``; a rerun of the same command
 resumes from the last one. The finished model is written to ``<workspace>/models/<name>``
 (a standard sentence-transformers folder: ``index --model NAME``, ``search`` and ``serve`` use
@@ -154,19 +159,55 @@ def training_pairs(pairs_dir: Path, max_pairs: int | None, seed: int) -> list[tu
     return pairs
 
 
+def corpus_episodes(pairs_dir: Path) -> dict[str, str]:
+    """``{corpus id: the episode it is part of}``: an episode's own id; a transcript
+    window's episode (its ``metadata.episode_id``, as ``pairs split`` writes it)."""
+    owners: dict[str, str] = {}
+    path = Path(pairs_dir) / "corpus.jsonl"
+    load_corpus(path)  # the checks, with one error naming the file and line
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                metadata = row.get("metadata") or {}
+                owners[str(row["_id"])] = str(metadata.get("episode_id") or row["_id"])
+    return owners
+
+
 def mining_corpus(pairs_dir: Path) -> list[str]:
     """Where hard negatives come from: every catalog episode except the eval and test
-    splits' (a held-out episode must not be seen in training, not even as a negative)."""
+    splits' (a held-out episode must not be seen in training, not even as a negative), and
+    the corpus's transcript windows (those of train episodes) but a held-out episode's."""
     held_out: set[str] = set()
     for split in ("dev", "test"):
         path = Path(pairs_dir) / "qrels" / f"{split}.tsv"
         if path.is_file():
             held_out.update(doc for judged in load_qrels(path).values() for doc in judged)
+    owners = corpus_episodes(pairs_dir)
     return sorted(
         text
         for doc, text in load_corpus(Path(pairs_dir) / "corpus.jsonl").items()
-        if doc not in held_out
+        if doc not in held_out and owners.get(doc, doc) not in held_out
     )
+
+
+def own_episode_negatives(pairs_dir: Path) -> Callable[[dict[str, str]], bool] | None:
+    """A test of a mined ``(anchor, positive, negative)`` row: true when the negative is
+    part of its positive's episode (a window query's episode, an episode query's window, a
+    window's neighbour that shares its speech): what a listener asking wants found too, not
+    a negative. ``None`` when the corpus has no windows (then no two documents share an
+    episode)."""
+    owners = corpus_episodes(pairs_dir)
+    if all(doc == episode for doc, episode in owners.items()):
+        return None
+    by_text: dict[str, set[str]] = {}
+    for doc, text in load_corpus(Path(pairs_dir) / "corpus.jsonl").items():
+        by_text.setdefault(text, set()).add(owners.get(doc, doc))
+
+    def own(row: dict[str, str]) -> bool:
+        return bool(by_text.get(row["positive"], set()) & by_text.get(row["negative"], set()))
+
+    return own
 
 
 def base_model(base: str, home: Path) -> tuple[Any, str]:
@@ -542,6 +583,9 @@ def mined_dataset(
         )
     if distributed_rank() is not None:
         dataset = Dataset.from_dict(rank_zero_rows(dataset.to_dict()))
+    own = own_episode_negatives(pairs_dir)
+    if own is not None:
+        dataset = dataset.filter(lambda row: not own(row))
     if progress and main:
         print(
             f"hard negatives found for {len(dataset):,} of {mined_from:,} pairs; "
