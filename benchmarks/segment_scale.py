@@ -167,10 +167,12 @@ def build_copies(real: Settings, home: Path, size: int) -> Settings:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies-home", type=Path, default=Path("/tmp/podseek-bench/segments"))
-    parser.add_argument("--size", type=int, default=DEMO_EPISODES)
+    parser.add_argument("--size", type=int, default=DEMO_EPISODES, help="0: the real one only")
     args = parser.parse_args()
     real = Settings(ensemble_model="")
     report(real, "The Talk Python archive")
+    if not args.size:
+        return
     copies = build_copies(real, args.copies_home, args.size)
     report(copies, f"{args.size:,} episodes (copies of the archive)")
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from podseek.search.engine import Searcher, SearchMode
 
 # the weight of the episodes' own list against their windows' (1: windows ignored)
-SEGMENT_ALPHA = 0.5
+SEGMENT_ALPHA = 0.2
 SEGMENT_DEPTH = 200  # windows each query ranks: several per episode
 MOMENTS = 3  # moments a result shows at most
 _CACHED_TRANSCRIPTS = 256
