@@ -186,6 +186,8 @@ def plan(options: PipelineOptions, settings: Settings) -> list[Stage]:
         )
     generate = ["queries", "generate", "--generator", options.generator]
     generate += ["--seed", str(options.seed)]
+    # transcribed episodes' windows get queries too: a changed count redoes the stage
+    generate += ["--segments-per-episode", str(settings.segments_per_episode)]
     if limit:
         generate += ["--limit", str(limit)]
     if not round_trip:
