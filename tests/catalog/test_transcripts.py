@@ -261,7 +261,8 @@ def test_bad_transcripts_are_counted_skips_and_good_ones_served(
 
 
 FEED = """<?xml version="1.0" encoding="UTF-8"?>
-<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">
+<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0"
+ xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">
 <channel><title>Kitchen Radio</title><link>https://kitchen.example</link><language>en</language>
 {items}
 </channel></rss>"""
@@ -276,19 +277,24 @@ def test_a_feed_copy_brings_the_transcripts_it_links(
     (tmp_path / "t" / "1.vtt").write_text(GOOD)
     backwards = "1\n00:00:09,000 --> 00:00:10,000\nb\n\n2\n00:00:01,000 --> 00:00:02,000\na\n"
     (tmp_path / "t" / "2.srt").write_text(backwards)
+    (tmp_path / "t" / "6.vtt").write_text(GOOD.replace("00:00:09.000", "00:02:00.000"))
     links = {
         1: '<podcast:transcript url="t/1.vtt" type="text/vtt"/>',  # beside the feed copy
         2: '<podcast:transcript url="t/2.srt" type="application/x-subrip"/>',
         3: '<podcast:transcript url="http://127.0.0.1:1/3.json" type="application/json"/>',
         4: '<podcast:transcript url="t/9.vtt" type="text/vtt"/>',
         5: "",
+        # the file ends at 2:00, past this episode's stated 1:00 by more than the slack allows
+        6: '<itunes:duration>1:00</itunes:duration><podcast:transcript url="t/6.vtt" '
+        'type="text/vtt"/>',
     }
     items = "\n".join(ITEM.format(n=n, link=link) for n, link in links.items())
     (tmp_path / "feed.xml").write_text(FEED.format(items=items))
     result = runner.invoke(app, ["ingest", "rss", str(tmp_path / "feed.xml"), "--json"])
     (summary,) = json.loads(result.stdout)["ingests"]
-    assert (summary["added"], summary["transcripts"]) == (5, 1)
+    assert (summary["added"], summary["transcripts"]) == (6, 1)
     assert summary["notes"] == {
+        "transcript left out: longer than the audio": 1,
         "transcript left out: times out of order: segment 2 starts at 1.000 s, before the one "
         "ahead of it (9.000 s)": 1,
         "transcript left out: could not fetch it": 1,
@@ -302,7 +308,7 @@ def test_a_feed_copy_brings_the_transcripts_it_links(
     get_settings.cache_clear()
     result = runner.invoke(app, ["ingest", "rss", str(tmp_path / "feed.xml"), "--json"])
     (again,) = json.loads(result.stdout)["ingests"]
-    assert (again["unchanged"], again["transcripts"], again["notes"]) == (5, 0, {})
+    assert (again["unchanged"], again["transcripts"], again["notes"]) == (6, 0, {})
 
 
 CUE_LINES = st.sampled_from(

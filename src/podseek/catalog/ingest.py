@@ -17,6 +17,7 @@ from podseek.catalog.build import BuildResult, RawEpisode, Skip, build_episode
 from podseek.catalog.episode import id_problem
 from podseek.catalog.sources import Source
 from podseek.catalog.store import CatalogStore
+from podseek.catalog.transcripts import runs_past_the_audio
 from podseek.errors import PodseekError
 
 
@@ -130,10 +131,14 @@ def ingest(
                 continue
             summary.notes.update(built.notes)
             batch.upsert(built.episode)
+            problem = raw.transcript_problem
             if raw.transcript is not None:
-                batch.set_transcript(built.episode.id, *raw.transcript)
-            if raw.transcript_problem:
-                summary.notes[f"transcript left out: {raw.transcript_problem}"] += 1
+                if runs_past_the_audio(raw.transcript[1], built.episode.duration_s):
+                    problem = "longer than the audio"
+                else:
+                    batch.set_transcript(built.episode.id, *raw.transcript)
+            if problem:
+                summary.notes[f"transcript left out: {problem}"] += 1
         if replace:
             if not batch.seen:
                 raise PodseekError(

@@ -35,6 +35,12 @@ _SUFFIXES = {".srt": SRT, ".vtt": VTT, ".json": JSON, ".html": HTML, ".htm": HTM
 # The largest backwards step in times that is mended rather than refused, in seconds.
 SLIP_S = 2.0
 
+# How far a transcript may run past the audio's stated duration before it is taken for
+# another episode's: feeds round durations, and some state the length before ads went in.
+DURATION_SLACK_S = 10.0
+DURATION_SLACK_SHARE = 0.05
+TOO_LONG = "transcript longer than the audio"
+
 # A WebVTT timing line; hosts also write "0.860 --> 7.380" and "56.440 --> 1:01.080", which
 # webvtt-py misreads or drops without a word, so every time is rewritten as hh:mm:ss.ttt.
 _TIMING = re.compile(r"^(\s*)(\S+)(\s+-->\s+)(\S+)(.*)$", re.MULTILINE)
@@ -66,6 +72,15 @@ def transcript_format(name: str) -> str | None:
     ``None`` when it is none of the four."""
     lowered = name.split(";")[0].strip().lower()
     return _MIME_TYPES.get(lowered) or _SUFFIXES.get(Path(lowered).suffix)
+
+
+def runs_past_the_audio(segments: list[Segment], duration_s: float | None) -> bool:
+    """Whether the transcript ends well after the audio's stated duration (by more than
+    :data:`DURATION_SLACK_S` and :data:`DURATION_SLACK_SHARE` of it): the transcript of
+    another episode, most likely. Never when the duration is unknown."""
+    if not segments or not duration_s:
+        return False
+    return segments[-1].end > duration_s * (1 + DURATION_SLACK_SHARE) + DURATION_SLACK_S
 
 
 def read_transcript(path: Path) -> list[Segment]:

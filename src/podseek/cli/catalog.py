@@ -156,7 +156,22 @@ def ingest_transcripts(
     folder: Annotated[
         Path, typer.Argument(help="Folder of transcript files (.srt, .vtt, .json, .html).")
     ],
-    show: Annotated[str, typer.Option(help="The show the transcripts are episodes of.")],
+    show: Annotated[
+        str | None,
+        typer.Option(
+            help="The show the transcripts are episodes of; with --map, the show (title or "
+            "id) whose episodes they belong to."
+        ),
+    ] = None,
+    map_: Annotated[
+        str | None,
+        typer.Option(
+            "--map",
+            help="Give the transcripts to episodes already in the catalog, matched by: id, "
+            "audio (the audio file's name), title, KIND=REGEX (what REGEX finds in both "
+            "names), or a .csv/.tsv table with file and episode columns.",
+        ),
+    ] = None,
     language: Annotated[
         str | None, typer.Option(help="Their language (ISO 639-1); detected when not given.")
     ] = None,
@@ -165,7 +180,17 @@ def ingest_transcripts(
     as_json: JsonOption = False,
 ) -> None:
     """Ingest a folder of transcripts, one episode each: the number and title come from the
-    file name ("459-ai-coding-v2.vtt"), the text and timed segments from the file."""
+    file name ("459-ai-coding-v2.vtt"), the text and timed segments from the file. With
+    --map, the transcripts of episodes already in the catalog (a feed's): each file is
+    matched to one episode and stored as its transcript."""
+    if map_ is not None:
+        _attach_transcripts(folder, map_, show, language, source, replace, as_json)
+        return
+    if show is None:
+        raise PodseekError(
+            "give --show NAME (each file becomes an episode of that show), or --map RULE "
+            "(each file is the transcript of an episode already in the catalog)"
+        )
     from podseek.catalog.sources.transcripts import TranscriptFolderSource
 
     _run_ingest(
@@ -174,6 +199,39 @@ def ingest_transcripts(
         replace,
         as_json,
     )
+
+
+def _attach_transcripts(
+    folder: Path,
+    rule_text: str,
+    show: str | None,
+    language: str | None,
+    source: str | None,
+    replace: bool,
+    as_json: bool,
+) -> None:
+    """``ingest transcripts --map``: the options that make episodes do not apply."""
+    from podseek.catalog.transcript_match import MatchRule, attach_transcripts
+
+    for flag, given in (("--language", language), ("--source", source), ("--replace", replace)):
+        if given:
+            raise PodseekError(
+                f"{flag} makes no sense with --map: the episodes are already in the catalog, "
+                "with their own source and language"
+            )
+    rule = MatchRule.parse(rule_text)
+    with catalog_store(get_settings()) as store:
+        summary = attach_transcripts(store, folder, rule, show)
+    if as_json:
+        print_json(summary.to_dict())
+        return
+    typer.echo(
+        f"{summary.location}: read {summary.read:,}, transcripts added or changed "
+        f"{summary.attached:,}, unchanged {summary.unchanged:,}, "
+        f"skipped {sum(summary.skipped.values()):,}"
+    )
+    for reason, n in summary.skipped.most_common():
+        typer.echo(f"  skipped {n:,}: {reason}")
 
 
 def _pairs(options: list[str], flag: str) -> dict[str, str]:
