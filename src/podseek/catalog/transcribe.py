@@ -14,10 +14,11 @@ its reason (:class:`TranscribeSummary`), and the run goes on. A failure of the m
 (a GPU without its libraries, out of memory) would repeat on every episode, so it stops the
 run with one line instead.
 
-Not here: spreading episodes over a Ray cluster (``--ray`` on other stages). One process
-transcribes one episode at a time on one device; on a GPU, Whisper base is expected to wait
-on the audio's downloads more than on the model (not measured yet), which a thread pool of
-downloads would address before a cluster.
+One process transcribes one episode at a time on one device. With ``--ray``, a Ray
+cluster's actors do (:class:`podseek.scale.ray_jobs.RayTranscriber`): each loads the model
+once, fetches and transcribes the episodes it is given with :func:`transcribe_audio`, the very
+function this process uses, and sends back the :class:`Outcome`; this process still writes
+every transcript, as each comes back, so resuming works as it does here.
 """
 
 import json
@@ -28,12 +29,12 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 from tqdm import tqdm
@@ -381,6 +382,7 @@ class Transcriber:
         folder: a CTranslate2 Whisper model folder (:func:`whisper_model_folder`).
         device: where it runs (:func:`whisper_device`).
         name: what summaries call the model.
+        threads: CPU threads on the CPU; ``None``: as many as this process may use.
 
     Example:
         >>> folder = whisper_model_folder("base", Path("ws/models"))  # doctest: +SKIP
@@ -389,14 +391,21 @@ class Transcriber:
         'Welcome to the show.'
     """
 
-    def __init__(self, folder: Path, device: WhisperDevice | None = None, name: str = BASE) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        device: WhisperDevice | None = None,
+        name: str = BASE,
+        threads: int | None = None,
+    ) -> None:
         require_transcribe()
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import _LANGUAGE_CODES
 
         self.device = device or WhisperDevice("cpu")
         self.name = name
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+        if threads is None:  # the CPUs this process may use (a Ray actor says how many)
+            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
         try:
             self.model = WhisperModel(
                 str(folder),
@@ -449,6 +458,76 @@ class Transcriber:
                 f"Whisper failed on {self.device.describe()}: {type(error).__name__}: {error}{hint}"
             ) from error
         return Recognised(segments, duration, given or info.language, detected=not given)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One episode's turn: its recognised speech or the reason it has none, and the seconds
+    its decoding and recognition took (0 when its audio was never fetched)."""
+
+    recognised: Recognised | None = None
+    skipped: Skipped | None = None
+    seconds: float = 0.0
+
+    @property
+    def audio_seconds(self) -> float:
+        """The audio decoded, transcribed or not."""
+        if self.recognised is not None:
+            return self.recognised.audio_seconds
+        return self.skipped.audio_seconds if self.skipped is not None else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON), as a Ray actor sends it back."""
+        data: dict[str, Any] = {"seconds": self.seconds}
+        if self.recognised is not None:
+            data["recognised"] = {
+                **asdict(self.recognised),
+                "segments": [s.model_dump() for s in self.recognised.segments],
+            }
+        if self.skipped is not None:
+            problem = self.skipped
+            data["skipped"] = [problem.reason, problem.detail, problem.audio_seconds]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Outcome":
+        recognised = data.get("recognised")
+        if recognised is not None:
+            segments = [Segment(**s) for s in recognised["segments"]]
+            recognised = Recognised(**{**recognised, "segments": segments})
+        skipped = Skipped(*data["skipped"]) if data.get("skipped") else None
+        return cls(recognised, skipped, data["seconds"])
+
+
+def transcribe_audio(
+    transcriber: Transcriber,
+    url: str,
+    language: str = "",
+    fetch_timeout: float = 10.0,
+    unreachable: set[str] | None = None,
+) -> Outcome:
+    """One episode's audio fetched (:func:`audio_file`) and transcribed; a skip is part of
+    the outcome, not raised. The one path from an audio URL to its speech, in this process
+    and in a Ray actor alike.
+
+    Args:
+        transcriber: the loaded model.
+        url: the episode's audio URL (or path).
+        language: the episode's language; empty: Whisper detects it.
+        fetch_timeout: seconds to wait for an http(s) URL.
+        unreachable: the hosts that could not be reached so far (see :func:`audio_file`).
+
+    Raises:
+        PodseekError: the model itself failed (it would fail on every episode).
+    """
+    begun = 0.0
+    try:
+        with audio_file(url, fetch_timeout, unreachable) as path:
+            begun = time.perf_counter()
+            recognised = transcriber.transcribe(path, language)
+            return Outcome(recognised, seconds=time.perf_counter() - begun)
+    except Skipped as problem:  # decoded, then no speech: its time counts too
+        return Outcome(skipped=problem, seconds=time.perf_counter() - begun if begun else 0.0)
 
 
 # ---------------------------------------------------------------------------- the stage
@@ -523,9 +602,28 @@ def _store(store: CatalogStore, episode_id: str, segments: list[Segment]) -> Non
         batch.set_transcript(episode_id, FORM, segments)
 
 
+@runtime_checkable
+class EpisodeTranscriber(Protocol):
+    """What transcribes the episodes outside this process (a Ray cluster's actors:
+    :class:`podseek.scale.ray_jobs.RayTranscriber`) while this process writes."""
+
+    name: str
+
+    def transcribe_episodes(
+        self, episodes: Sequence[Episode], fetch_timeout: float
+    ) -> Generator[tuple[Episode, Outcome], None, None]:
+        """``(episode, outcome)`` for each of ``episodes``, in any order, as each is done;
+        closing the generator stops the work (Ctrl-C)."""
+        ...
+
+    def describe(self) -> str:
+        """Where it ran, for the summary: ``ray: 2 1-CPU actors on 1 node, cpu int8``."""
+        ...
+
+
 def transcribe_catalog(
     store: CatalogStore,
-    transcriber: Transcriber,
+    transcriber: Transcriber | EpisodeTranscriber,
     limit: int | None = None,
     show_id: str | None = None,
     fetch_timeout: float = 10.0,
@@ -539,7 +637,8 @@ def transcribe_catalog(
 
     Args:
         store: the catalog to read and write.
-        transcriber: the loaded model.
+        transcriber: the loaded model; or an :class:`EpisodeTranscriber` (a Ray cluster's
+            actors), whose outcomes this process writes as they come back.
         limit: transcribe at most this many episodes (newest first).
         show_id: only this show's episodes.
         fetch_timeout: seconds to wait for an audio URL.
@@ -554,28 +653,29 @@ def transcribe_catalog(
         (10, 8)
     """
     started = time.perf_counter()
-    summary = TranscribeSummary(transcriber.name, transcriber.device.describe())
     todo = episodes_to_transcribe(store, limit, show_id)
-    unreachable: set[str] = set()
+    if isinstance(transcriber, EpisodeTranscriber):
+        summary = TranscribeSummary(transcriber.name, transcriber.describe())
+        results = transcriber.transcribe_episodes(todo, fetch_timeout)
+    else:
+        summary = TranscribeSummary(transcriber.name, transcriber.device.describe())
+        results = _transcribed_here(transcriber, todo, fetch_timeout)
     bar = tqdm(
-        todo,
+        total=len(todo),
         desc="transcribe",
         unit=" episodes",
         disable=None if progress is None else not progress,
         leave=False,
     )
-    with bar:
-        for episode in bar:
+    with bar, closing(results):  # Ctrl-C: the actors stop now, not when collected
+        for episode, outcome in results:
             summary.episodes += 1
+            bar.update()
+            summary.timed(outcome.audio_seconds, outcome.seconds)
+            result = outcome.recognised
             try:
-                with audio_file(episode.audio_url, fetch_timeout, unreachable) as path:
-                    begun = time.perf_counter()
-                    try:
-                        result = transcriber.transcribe(path, episode.language)
-                    except Skipped as problem:  # decoded, then no speech: it counts too
-                        summary.timed(problem.audio_seconds, time.perf_counter() - begun)
-                        raise
-                    summary.timed(result.audio_seconds, time.perf_counter() - begun)
+                if result is None:
+                    raise outcome.skipped or Skipped(NO_SPEECH)
                 _store(store, episode.id, result.segments)
             except Skipped as problem:
                 summary.skip(episode.id, problem)
@@ -586,5 +686,19 @@ def transcribe_catalog(
             summary.detected += result.detected
             if summary.real_time_factor:
                 bar.set_postfix_str(f"{summary.real_time_factor:.1f}x real time")
+    if isinstance(transcriber, EpisodeTranscriber):
+        summary.device = transcriber.describe()  # the actors' devices, now known
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _transcribed_here(
+    transcriber: Transcriber, todo: list[Episode], fetch_timeout: float
+) -> Generator[tuple[Episode, Outcome], None, None]:
+    """Each episode's outcome, transcribed in this process, one after the other."""
+    unreachable: set[str] = set()
+    for episode in todo:
+        outcome = transcribe_audio(
+            transcriber, episode.audio_url, episode.language, fetch_timeout, unreachable
+        )
+        yield episode, outcome

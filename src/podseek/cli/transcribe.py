@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from podseek.catalog.transcribe import TranscribeSummary
-from podseek.cli.common import JsonOption, app, catalog_store, print_json, user_errors
+from podseek.cli.common import JsonOption, RayOption, app, catalog_store, print_json, user_errors
 from podseek.config import get_settings
 
 
@@ -47,6 +47,7 @@ def transcribe_command(
     show: Annotated[
         str | None, typer.Option("--show", help="Only the episodes of this show id.")
     ] = None,
+    ray_address: RayOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Transcribe the audio of the episodes that have no transcript (faster-whisper).
@@ -54,7 +55,8 @@ def transcribe_command(
     Each transcript is stored as soon as its episode is done: interrupt it at any time and
     run it again to go on. The episode's language comes from the catalog, else Whisper
     detects it; the device setting (PODSEEK_DEVICE) picks a GPU when it says so. Audio that
-    cannot be fetched or decoded, or holds no speech, is a counted skip with its reason."""
+    cannot be fetched or decoded, or holds no speech, is a counted skip with its reason.
+    With --ray, a Ray cluster's actors transcribe (one model each) and this process writes."""
     from podseek.catalog.transcribe import (
         Transcriber,
         episodes_to_transcribe,
@@ -66,14 +68,27 @@ def transcribe_command(
 
     require_transcribe()
     settings = get_settings()
-    device = whisper_device(settings.device, settings.half_precision)
+    ray_options = None
+    if ray_address is None:
+        device = whisper_device(settings.device, settings.half_precision)
+        where = device.describe()
+    else:  # the actors resolve the device setting, each on its node
+        from podseek.scale.ray_jobs import RayOptions, RayRun, RayTranscriber, preflight
+
+        ray_options = RayOptions.from_settings(ray_address, settings)
+        preflight(ray_options.address)  # a bad address stops here, before any work
+        where = RayRun().describe()
     with catalog_store(settings) as store:
         if episodes_to_transcribe(store, 1, show):
+            # assembled here, before any actor starts: the actors read it, never fetch it
             folder = whisper_model_folder(model, settings.home / "models")
-            transcriber = Transcriber(folder, device, name=model)
+            if ray_options is None:
+                transcriber = Transcriber(folder, device, name=model)
+            else:
+                transcriber = RayTranscriber(folder, ray_options, settings.home, name=model)
             summary = transcribe_catalog(store, transcriber, limit, show, settings.fetch_timeout)
         else:  # nothing to do: no model to assemble or load
-            summary = TranscribeSummary(model, device.describe())
+            summary = TranscribeSummary(model, where)
     if as_json:
         print_json(summary.to_dict())
     else:

@@ -1,5 +1,5 @@
-"""The index and generate stages on a Ray cluster: a Ray Dataset of the catalog's chunks, an
-actor pool with one model per actor.
+"""The index, generate and transcribe stages on a Ray cluster: a Ray Dataset of the catalog's
+chunks, an actor pool with one model per actor.
 
 The driver (the ``podseek`` process) reads the catalog and writes the results, exactly as the
 single-process stages do; only the model work travels:
@@ -13,6 +13,12 @@ single-process stages do; only the model work travels:
 - The driver takes the results in the Dataset's order (``preserve_order``) as they come and
   commits each one as the single-process path does (an upsert per chunk, a transaction per
   batch), so a run stopped at any point resumes as that path resumes, with the same batches.
+- Transcribe's rows are single episodes (their audio URL and language): an actor loads
+  Whisper once, fetches and transcribes the episode's audio with the single-process path's
+  own :func:`podseek.catalog.transcribe.transcribe_audio`, and sends back its segments or
+  the reason it was skipped. Episodes are independent, so these come back as they finish,
+  not in order, and the driver commits each at once: a run stopped at any point keeps every
+  episode that came back.
 - One actor per GPU when the cluster has GPUs (and the device setting is not ``cpu``), one
   per ``cpus_per_actor`` CPUs otherwise.
 
@@ -23,7 +29,8 @@ Client (10001).
 
 The actors need podseek (with the ``ray`` extra, and the same version) installed on every
 node; a built-in model comes from the installed packages there, and a model folder (a trained
-model, a ``seq2seq:`` folder) is copied to nodes that lack it through the object store.
+model, a ``seq2seq:`` folder, the Whisper folder the driver assembled) is copied to nodes that
+lack it through the object store.
 """
 
 import contextlib
@@ -36,13 +43,15 @@ import tarfile
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from podseek.catalog.episode import Episode
+from podseek.catalog.transcribe import Outcome, Transcriber, transcribe_audio, whisper_device
 from podseek.errors import PodseekError
 from podseek.extras import installed, require
 from podseek.index.episode_index import Encoded, IndexRecords
@@ -406,6 +415,46 @@ class GenerateActor:
         }
 
 
+class TranscribeActor:
+    """One Whisper model per actor; a row is one episode: its audio URL and language in, its
+    :class:`~podseek.catalog.transcribe.Outcome` (segments, or the reason for a skip) out."""
+
+    def __init__(
+        self,
+        name: str,
+        folder: str,
+        packed: bytes | None,
+        home: str,
+        device: str,
+        half_precision: bool,
+        cpus: int,
+        fetch_timeout: float,
+    ) -> None:
+        place = _actor_home(home)
+        self.device = whisper_device(device, half_precision)  # Ray shows a GPU actor its one
+        with _load_lock(place):
+            local = _local_folder(folder, packed) or Path(folder)
+            self.transcriber = Transcriber(local, self.device, name, threads=cpus)
+        self.fetch_timeout = fetch_timeout
+        self.unreachable: set[str] = set()  # this actor's hosts that did not answer
+        self.where = f"{socket.gethostname()} {self.device.describe()}"
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        answers = [
+            json.dumps(
+                transcribe_audio(
+                    self.transcriber, str(url), str(language), self.fetch_timeout, self.unreachable
+                ).to_dict()
+            )
+            for url, language in zip(batch["audio"], batch["language"], strict=True)
+        ]
+        return {
+            "row": batch["row"],
+            "outcome": np.array(answers, dtype=object),
+            "where": np.array([self.where] * len(answers), dtype=object),
+        }
+
+
 # -------------------------------------------------------------------------------- jobs
 
 
@@ -432,8 +481,10 @@ def _run(
     pool: Pool,
     run: RayRun,
     result: str,
+    preserve_order: bool = True,
 ) -> Iterator[tuple[int, Any]]:
-    """``rows`` through an actor pool, one row a block and a call; ``(row, result)`` in order.
+    """``rows`` through an actor pool, one row a block and a call; ``(row, result)`` in order
+    (as they finish with ``preserve_order`` off).
 
     Each row goes to the object store as it is read, so the driver holds one row at a time,
     not the catalog."""
@@ -441,6 +492,7 @@ def _run(
     import ray
 
     dataset = ray.data.from_arrow_refs([ray.put(pa.Table.from_pylist([row])) for row in rows])
+    dataset.context.execution_options.preserve_order = preserve_order  # this job's own copy
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Ray's deprecation notes about its own arguments
         mapped = dataset.map_batches(
@@ -621,3 +673,70 @@ class RayGenerator:
         }
         for k, data in _run(rows, GenerateActor, arguments, pool, self.run, "queries"):
             yield k, json.loads(data)
+
+
+class RayTranscriber:
+    """Whisper on a Ray cluster's actors (one model each); the driver holds no model.
+    :func:`podseek.catalog.transcribe.transcribe_catalog` sends it the episodes to transcribe
+    (:meth:`transcribe_episodes`) and writes each outcome as it comes back.
+
+    Args:
+        folder: the CTranslate2 Whisper folder, assembled by the driver
+            (:func:`podseek.catalog.transcribe.whisper_model_folder`) before any actor
+            starts, so no actor downloads or assembles anything; copied to nodes that lack it.
+        options: the cluster and its actors.
+        home: the workspace.
+        name: what the summary calls the model (``--model``).
+
+    Example:
+        >>> folder = whisper_model_folder("base", home / "models")  # doctest: +SKIP
+        >>> on_ray = RayTranscriber(folder, RayOptions("local", "cpu"), home)  # doctest: +SKIP
+        >>> transcribe_catalog(store, on_ray).device  # doctest: +SKIP
+        'ray: 2 1-CPU actors on 1 node, cpu int8'
+    """
+
+    def __init__(self, folder: Path, options: RayOptions, home: Path, name: str = "base"):
+        self.folder = Path(folder).resolve()
+        self.options = options
+        self.home = home
+        self.name = name
+        self.run = RayRun()
+
+    def describe(self) -> str:
+        return self.run.describe()
+
+    def transcribe_episodes(
+        self, episodes: Sequence[Episode], fetch_timeout: float
+    ) -> Generator[tuple[Episode, Outcome], None, None]:
+        """``(episode, Outcome)`` for each of ``episodes``, as the actors finish them (not in
+        order: each episode stands alone, and none waits on a longer one before it). Closing
+        it (Ctrl-C in the driver) stops the actors and shuts down a cluster it started."""
+        self.run = RayRun()
+        if not episodes:
+            return
+        with connect(self.options.address):
+            yield from self._transcribe(episodes, fetch_timeout)
+
+    def _transcribe(
+        self, episodes: Sequence[Episode], fetch_timeout: float
+    ) -> Iterator[tuple[Episode, Outcome]]:
+        rows = (
+            {"row": k, "audio": episode.audio_url, "language": episode.language}
+            for k, episode in enumerate(episodes)
+        )
+        pool = self.run.pool = actor_pool(self.options, len(episodes))
+        arguments = {
+            "name": self.name,
+            "folder": str(self.folder),
+            "packed": _ship_folder(self.folder),
+            "home": str(self.home),
+            "device": pool.device,
+            "half_precision": self.options.half_precision,
+            "cpus": pool.cpus_per_actor,
+            "fetch_timeout": fetch_timeout,
+        }
+        done = _run(
+            rows, TranscribeActor, arguments, pool, self.run, "outcome", preserve_order=False
+        )
+        for k, data in done:
+            yield episodes[k], Outcome.from_dict(json.loads(data))
