@@ -59,6 +59,16 @@ class StopAfter(TrainerCallback):
             raise KeyboardInterrupt
 
 
+class SavedAt(TrainerCallback):
+    """The steps after which the trainer wrote a checkpoint."""
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+
+    def on_save(self, args, state, control, **kwargs):
+        self.steps.append(state.global_step)
+
+
 def ranking_loss(encoder: Encoder, pairs: list[tuple[str, str]]) -> float:
     """``MultipleNegativesRankingLoss`` of all ``pairs`` as one batch (cosine x 20), with the
     encoder's own prefixes: what training lowers, without dropout or batch-order noise."""
@@ -82,7 +92,12 @@ def train_and_compare(
     encoder = load_encoder(base, home)
     before, base_vectors = ranking_loss(encoder, pairs), encoder.encode_queries(queries)
     del encoder
-    report = train_model(base, home / "pairs", home, name, settings, progress=False)
+    saved = SavedAt()
+    report = train_model(
+        base, home / "pairs", home, name, settings, progress=False, callbacks=[saved]
+    )
+    # checkpoints every save_steps, none after the last step (the model is written then)
+    assert saved.steps == list(range(settings.save_steps, report.steps, settings.save_steps))
     tuned = load_encoder(name, home)  # by name, from <home>/models/<name>
     after = ranking_loss(tuned, pairs)
     assert not np.allclose(base_vectors, tuned.encode_queries(queries), atol=1e-4)
@@ -100,7 +115,7 @@ def test_training_moves_the_model_and_saves_a_usable_folder(
 ) -> None:
     pairs = training_pairs(home / "pairs", None, 0)
     assert len(pairs) == 8 and all(q and e for q, e in pairs)
-    # a checkpoint a step (SETTINGS) is for the resume test; here only the last one is written
+    # a checkpoint a step (SETTINGS) is for the resume test; here none is written
     before, after, record = train_and_compare("minilm", home, replace(SETTINGS, save_steps=100))
     assert after < 0.5 * before  # observed: 0.041 -> 0.005
     assert record["steps"] == 4 and record["pairs"] == 8 and record["resumed_from"] is None
@@ -161,8 +176,12 @@ def test_an_interrupted_training_resumes_from_its_checkpoint(home: Path) -> None
     checkpoints = home / "models" / ".checkpoints" / "again"
     assert (checkpoints / "checkpoint-2").is_dir()
     assert not (home / "models" / "again").exists()
-    report = train_model("minilm", home / "pairs", home, "again", SETTINGS, progress=False)
+    saved = SavedAt()
+    report = train_model(
+        "minilm", home / "pairs", home, "again", SETTINGS, progress=False, callbacks=[saved]
+    )
     assert report.resumed_from == str(checkpoints / "checkpoint-2") and report.steps == 4
+    assert saved.steps == [3]  # a checkpoint a step, but not after the last (4)
     # the losses logged before the interruption come back with the checkpoint
     assert [entry["step"] for entry in report.loss_history] == [1, 2, 3, 4]
 

@@ -18,8 +18,9 @@ windows of train episodes in the corpus). The miner takes windows as candidates 
 episodes (it adds every positive to the candidates), but drops a negative that is part of
 the positive's own episode: a window query's episode, an episode query's window.
 
-Checkpoints go to ``<workspace>/models/.checkpoints/<name>``; a rerun of the same command
-resumes from the last one. The finished model is written to ``<workspace>/models/<name>``
+Checkpoints go to ``<workspace>/models/.checkpoints/<name>`` every ``save_steps`` steps (not
+after the last one: the model itself is written then); a rerun of the same command resumes
+from the last one. The finished model is written to ``<workspace>/models/<name>``
 (a standard sentence-transformers folder: ``index --model NAME``, ``search`` and ``serve`` use
 it) with ``podseek-training.json`` that says which data, model, settings and seed made it,
 and how the training loss went (``loss_history``: the loss logged about every 5% of the
@@ -480,7 +481,7 @@ def train_model(
         args=args,
         train_dataset=dataset,
         loss=loss,
-        callbacks=callbacks,
+        callbacks=[*(callbacks or []), no_final_checkpoint()],
     )
     quiet_trainer_logs(trainer, progress and main)
     started = time.perf_counter()
@@ -674,6 +675,23 @@ def progress_callback(meter: ProgressMeter, stream: TextIO | None = None) -> Any
                 tqdm.write(line, file=stream or sys.stderr)
 
     return ProgressLines()
+
+
+def no_final_checkpoint() -> Any:
+    """A transformers ``TrainerCallback`` that cancels the checkpoint the trainer writes
+    after the last step: model, optimiser state and scheduler, which ``train_model`` would
+    delete at once, after saving the model itself. With AdamW's two moments for every weight
+    (e5-small's 250k-token vocabulary included) that write is the largest of the run. The
+    periodic checkpoints (``save_steps``) stay: they are what a rerun resumes from."""
+    from transformers import TrainerCallback
+
+    class NoFinalCheckpoint(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if state.global_step >= state.max_steps:
+                control.should_save = False
+            return control
+
+    return NoFinalCheckpoint()
 
 
 def quiet_trainer_logs(trainer: Any, progress: bool) -> None:
