@@ -92,11 +92,9 @@ def transcripts(settings: Settings) -> dict[str, list]:
         return {i: store.transcript(i) for i in forms}
 
 
-def test_transcribe_on_ray_writes_what_one_process_writes_and_resumes(
-    speech_workspace: Settings, talks: dict[str, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("PODSEEK_DEVICE", "cpu")
-    # --limit: two episodes, one actor each; the catalog's language, else Whisper detects it
+def transcribe_two_on_ray(settings: Settings) -> None:
+    """``--limit 2``: two episodes, one actor each; the catalog's language, else Whisper
+    detects it."""
     first = runner.invoke(app, ["transcribe", "--ray", "local", "--limit", "2", "--json"])
     assert first.exit_code == 0, first.output
     summary = json.loads(first.stdout)
@@ -104,7 +102,41 @@ def test_transcribe_on_ray_writes_what_one_process_writes_and_resumes(
     assert summary["languages"] == {"en": 2} and summary["detected"] == 1
     assert summary["device"] == "ray: 2 1-CPU actors on 1 node, cpu int8"
     assert summary["audio_seconds"] > 10 and summary["real_time_factor"] > 0
-    assert sorted(transcripts(speech_workspace)) == ["table:talks:cooking", "table:talks:forecast"]
+    assert sorted(transcripts(settings)) == ["table:talks:cooking", "table:talks:forecast"]
+
+
+def test_transcribe_on_ray_writes_what_one_process_writes(
+    speech_workspace: Settings, talks: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PODSEEK_DEVICE", "cpu")
+    transcribe_two_on_ray(speech_workspace)
+    stored = transcripts(speech_workspace)
+    assert words(stored["table:talks:cooking"]) >= KNOWN_WORDS
+
+    # the packaged weights went into the workspace once, by this process, and nowhere else
+    models = speech_workspace.home / "models"
+    assert sorted(p.name for p in models.iterdir() if not p.name.startswith(".")) == [BASE_FOLDER]
+
+    # the same segments, texts and times, as one process on the same device. Whisper on the
+    # CPU is deterministic, but numpy's BLAS threads round the mel spectrogram differently
+    # (a 1-CPU Ray actor runs one: Ray sets its OMP_NUM_THREADS=1), and a hair's difference
+    # in the features can drop a full stop; with BLAS on one thread here too, they agree.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    here = Transcriber(models / BASE_FOLDER, WhisperDevice("cpu"))
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        for name in ("cooking", "forecast"):
+            language = "" if name == "forecast" else "en"
+            outcome = transcribe_audio(here, str(talks[name]), language)
+            assert outcome.recognised is not None, outcome
+            assert stored[f"table:talks:{name}"] == outcome.recognised.segments, name
+
+
+@pytest.mark.slow  # 2 min (three commands, each starting its actors): out of the default 15 min
+def test_transcribe_on_ray_keeps_what_came_back_and_resumes(
+    speech_workspace: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PODSEEK_DEVICE", "cpu")
+    transcribe_two_on_ray(speech_workspace)
 
     # Ctrl-C right after the next transcript is committed: it is kept
     committed = transcribe._store
@@ -119,7 +151,6 @@ def test_transcribe_on_ray_writes_what_one_process_writes_and_resumes(
     monkeypatch.setattr(transcribe, "_store", committed)
     stored = transcripts(speech_workspace)
     assert sorted(stored) == [f"table:talks:{name}" for name in sorted(TALKS)]
-    assert words(stored["table:talks:cooking"]) >= KNOWN_WORDS
 
     # the rerun goes on with what is left: the missing audio, counted with its reason
     again = runner.invoke(app, ["transcribe", "--ray", "local"])
@@ -132,23 +163,6 @@ def test_transcribe_on_ray_writes_what_one_process_writes_and_resumes(
     ), again.stdout
     assert skipped.startswith(f"  skipped 1: {FETCH} (e.g. table:talks:missing: ")
     assert transcripts(speech_workspace) == stored
-
-    # the packaged weights went into the workspace once, by this process, and nowhere else
-    models = speech_workspace.home / "models"
-    assert sorted(p.name for p in models.iterdir() if not p.name.startswith(".")) == [BASE_FOLDER]
-
-    # the same segments, texts and times, as one process on the same device. Whisper on the
-    # CPU is deterministic, but numpy's BLAS threads round the mel spectrogram differently
-    # (a 1-CPU Ray actor runs one: Ray sets its OMP_NUM_THREADS=1), and a hair's difference
-    # in the features can drop a full stop; with BLAS on one thread here too, they agree.
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    here = Transcriber(models / BASE_FOLDER, WhisperDevice("cpu"))
-    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-        for name, path in talks.items():
-            language = "" if name == "forecast" else "en"
-            outcome = transcribe_audio(here, str(path), language)
-            assert outcome.recognised is not None, outcome
-            assert stored[f"table:talks:{name}"] == outcome.recognised.segments, name
 
 
 def test_nothing_to_do_starts_no_actor(speech_workspace: Settings) -> None:
