@@ -131,7 +131,7 @@ def test_transcribe_on_ray_writes_what_one_process_writes(
             assert stored[f"table:talks:{name}"] == outcome.recognised.segments, name
 
 
-@pytest.mark.slow  # 2 min (three commands, each starting its actors): out of the default 15 min
+@pytest.mark.slow  # three commands, each starting its actors: 25 s idle, minutes on busy cores
 def test_transcribe_on_ray_keeps_what_came_back_and_resumes(
     speech_workspace: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
