@@ -14,6 +14,7 @@ A window is long; a listener wants the player to start where the thing is said.
 query (the window's start when none do).
 """
 
+import bisect
 import hashlib
 import re
 from collections.abc import Sequence
@@ -120,35 +121,47 @@ def best_span(
     cues at most :data:`SPAN_S` long that begin in the window, the one holding the most of
     the query's content words (the earliest of equals), from the cue that says the first of
     them; with none in common (a paraphrase, another language), the span from ``otherwise``
-    seconds (the window's start by default)."""
+    seconds (the window's start by default).
+
+    ``segments`` are in time order, as the catalog keeps them: the window's cues are found by
+    bisection and each cue's words are read once, since a search places a moment in each of
+    its results' windows, over transcripts of a thousand cues and more."""
     wanted = content_words(query)
-    inside = [i for i, s in enumerate(segments) if start - 0.01 <= s.start < end]
-    if not inside:
+    first = bisect.bisect_left(segments, start - 0.01, key=_start)
+    after = bisect.bisect_left(segments, end, key=_start)
+    if first >= after:
         return Span(start, end, "", "")
     at = start if otherwise is None else otherwise
-    best = next((i for i in inside if segments[i].start >= at - 0.01), inside[0])
+    best = next((i for i in range(first, after) if segments[i].start >= at - 0.01), first)
     best_score = 0
-    for i in inside:
-        words: set[str] = set()
-        j = i
-        while j < len(segments) and segments[j].start < segments[i].start + SPAN_S:
-            words |= content_words(segments[j].text)
-            j += 1
-        score = len(wanted & words)
-        if score > best_score:
-            best, best_score = i, score
-    if best_score:  # start where the first of its words is said
-        while not wanted & content_words(segments[best].text):
-            best += 1
+    if wanted:
+        # the query's words each cue says, from the window's first cue to its last span's end
+        reach = bisect.bisect_left(segments, segments[after - 1].start + SPAN_S, key=_start)
+        said = [wanted & content_words(cue.text) for cue in segments[first:reach]]
+        for i in range(first, after):
+            words: set[str] = set()
+            j = i
+            while j < reach and segments[j].start < segments[i].start + SPAN_S:
+                words |= said[j - first]
+                j += 1
+            if len(words) > best_score:
+                best, best_score = i, len(words)
+        if best_score:  # start where the first of its words is said
+            while not said[best - first]:
+                best += 1
     return _span(segments, best)
+
+
+def _start(segment: Segment) -> float:
+    return segment.start
 
 
 def _span(segments: Sequence[Segment], first: int) -> Span:
     cues = [segments[first]]
-    for cue in segments[first + 1 :]:
-        if cue.start >= segments[first].start + SPAN_S:
+    for index in range(first + 1, len(segments)):
+        if segments[index].start >= segments[first].start + SPAN_S:
             break
-        cues.append(cue)
+        cues.append(segments[index])
     text = " ".join(_CUE_WORDS.sub(" ", c.text).strip() for c in cues)
     speaker = next((c.speaker for c in cues if c.speaker), "")
     return Span(cues[0].start, max(c.end for c in cues), text, speaker)
