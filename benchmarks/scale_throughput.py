@@ -259,10 +259,35 @@ class StepClock:
         return round((len(times) - 1) * batch / (times[-1] - times[0]), 1)
 
 
+def clocked_training(
+    folder: Path,
+    pairs_dir: Path,
+    home: Path,
+    name: str,
+    settings: Any,
+    device: Any,
+    clock: StepClock,
+    callbacks: list[Any] | None = None,
+) -> Any:
+    """``train_model``'s report for a benchmark run: no progress lines, each step clocked."""
+    from podseek.training.train import train_model
+
+    return train_model(
+        str(folder),
+        pairs_dir,
+        home,
+        name,
+        settings,
+        progress=False,
+        callbacks=[clock.callback(), *(callbacks or [])],
+        device=device,
+    )
+
+
 def bench_train(
     args: argparse.Namespace, device: Any, pairs: list[dict], texts: list[str], home: Path
 ) -> dict:
-    from podseek.training.train import TrainSettings, train_model
+    from podseek.training.train import TrainSettings
 
     _, folder = e5_encoder(args, device, texts, home)
     pairs_dir = write_pairs(pairs, home / "pairs")
@@ -283,16 +308,7 @@ def bench_train(
             tick = time.perf_counter()
             clock = StepClock(device)
             try:
-                report = train_model(
-                    str(folder),
-                    pairs_dir,
-                    home,
-                    name,
-                    settings,
-                    progress=False,
-                    callbacks=[clock.callback()],
-                    device=device,
-                )
+                report = clocked_training(folder, pairs_dir, home, name, settings, device, clock)
             except Exception as error:  # an out-of-memory is a result, not a crash
                 result[label] = {"error": f"{type(error).__name__}: {str(error)[:200]}"}
                 log(f"  train {label}: {result[label]['error']}")

@@ -45,6 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale_throughput import (  # the GPU check's helpers
     StepClock,
+    clocked_training,
     log,
     random_e5_folder,
     read_jsonl_gz,
@@ -151,7 +152,7 @@ def run_podseek(
     device: Any,
     extra_callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
-    from podseek.training.train import TrainSettings, train_model
+    from podseek.training.train import TrainSettings
 
     settings = TrainSettings(
         batch_size=args.batch,
@@ -161,15 +162,8 @@ def run_podseek(
     )
     clock = StepClock(device, skip=args.skip)
     tick = time.perf_counter()
-    report = train_model(
-        str(folder),
-        pairs_dir,
-        home,
-        name,
-        settings,
-        progress=False,
-        callbacks=[clock.callback(), *(extra_callbacks or [])],
-        device=device,
+    report = clocked_training(
+        folder, pairs_dir, home, name, settings, device, clock, extra_callbacks
     )
     steps = clock.times[args.skip :]
     per_step = [round((b - a) * 1000, 1) for a, b in itertools.pairwise(steps)]
