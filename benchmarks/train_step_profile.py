@@ -53,13 +53,14 @@ from scale_throughput import (  # the GPU check's helpers
     write_pairs,
 )
 from sentence_transformers import SentenceTransformerTrainingArguments
+from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 
 # One change per row: trainer arguments (``{}``: podseek's own), or a named setup below.
 VARIANTS: dict[str, dict[str, Any]] = {
     "podseek": {},
     "no loader processes": {"dataloader_num_workers": 0},
     "2 loader processes": {"dataloader_num_workers": 2},
-    "plain batches (duplicates allowed)": {"batch_sampler": "batch_sampler"},
+    "plain batches (duplicates allowed)": {"batch_sampler": BatchSamplers.BATCH_SAMPLER},
     "unfused AdamW": {"optim": "adamw_torch"},
     "no gradient clipping": {"max_grad_norm": 0.0},
     "torch.compile": {"torch_compile": True},
@@ -286,12 +287,6 @@ def main() -> None:
         pairs_dir = write_pairs(pairs, home / "pairs")
         for number, label in enumerate(args.variants.split(",")):
             changes = dict(VARIANTS[label])
-            if changes.get("batch_sampler"):
-                from sentence_transformers.sentence_transformer.training_args import (
-                    BatchSamplers,
-                )
-
-                changes["batch_sampler"] = BatchSamplers.BATCH_SAMPLER
             named = changes.pop("setup", None)
             override_trainer_arguments(changes)
             try:

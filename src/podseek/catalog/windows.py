@@ -16,6 +16,7 @@ query (the window's start when none do).
 
 import bisect
 import hashlib
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ STEP_S = 60.0
 WINDOW_RECIPE = f"show_title. episode_title. window of {WINDOW_S:g}s every {STEP_S:g}s (v1)"
 # a moment is a span of cues this long, at most: what a result shows and the player seeks to
 SPAN_S = 20.0
+_START = operator.attrgetter("start")  # bisection key: a cue's start
 _ID_MARK = "#t="
 _CUE_WORDS = re.compile(r"\s+")
 
@@ -127,8 +129,8 @@ def best_span(
     bisection and each cue's words are read once, since a search places a moment in each of
     its results' windows, over transcripts of a thousand cues and more."""
     wanted = content_words(query)
-    first = bisect.bisect_left(segments, start - 0.01, key=_start)
-    after = bisect.bisect_left(segments, end, key=_start)
+    first = bisect.bisect_left(segments, start - 0.01, key=_START)
+    after = bisect.bisect_left(segments, end, key=_START)
     if first >= after:
         return Span(start, end, "", "")
     at = start if otherwise is None else otherwise
@@ -136,7 +138,7 @@ def best_span(
     best_score = 0
     if wanted:
         # the query's words each cue says, from the window's first cue to its last span's end
-        reach = bisect.bisect_left(segments, segments[after - 1].start + SPAN_S, key=_start)
+        reach = bisect.bisect_left(segments, segments[after - 1].start + SPAN_S, key=_START)
         said = [wanted & content_words(cue.text) for cue in segments[first:reach]]
         for i in range(first, after):
             words: set[str] = set()
@@ -150,10 +152,6 @@ def best_span(
             while not said[best - first]:
                 best += 1
     return _span(segments, best)
-
-
-def _start(segment: Segment) -> float:
-    return segment.start
 
 
 def _span(segments: Sequence[Segment], first: int) -> Span:
