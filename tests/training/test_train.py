@@ -186,6 +186,18 @@ def test_an_interrupted_training_resumes_from_its_checkpoint(home: Path) -> None
     assert [entry["step"] for entry in report.loss_history] == [1, 2, 3, 4]
 
 
+def test_checkpoints_also_come_by_the_clock(home: Path) -> None:
+    """A checkpoint once save_minutes have passed, though save_steps is far off: with a
+    minutes-long step (a CPU's) every step is one, but still none after the last."""
+    saved = SavedAt()
+    settings = replace(SETTINGS, save_steps=100, save_minutes=1e-9)
+    report = train_model(
+        "minilm", home / "pairs", home, "timed", settings, progress=False, callbacks=[saved]
+    )
+    assert report.steps == 4 and saved.steps == [1, 2, 3]
+    assert not (home / "models" / ".checkpoints" / "timed").exists()  # gone with the model
+
+
 def test_progress_lines_count_this_runs_steps_only() -> None:
     """A run resumed at step 20 that reaches step 60 in 30 s did 40 steps of 4 pairs."""
     now = iter([0.0, 100.0, 130.0])

@@ -55,6 +55,14 @@ def train_command(
             "256, mini-batches of 256 above.",
         ),
     ] = None,
+    checkpoint_minutes: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Write a checkpoint (what a rerun resumes from) at least this often, in "
+            "minutes of training; 0: every 200 steps only.",
+        ),
+    ] = 10.0,
     seed: Annotated[int, typer.Option(help="Seed of the order and the initialisation.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
@@ -89,6 +97,7 @@ def train_command(
             max_pairs=max_pairs,
             max_seq_length=max_seq_length,
             mini_batch=mini_batch,
+            save_minutes=checkpoint_minutes or None,
         ),
         device=device,
     )

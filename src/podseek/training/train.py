@@ -18,13 +18,14 @@ windows of train episodes in the corpus). The miner takes windows as candidates 
 episodes (it adds every positive to the candidates), but drops a negative that is part of
 the positive's own episode: a window query's episode, an episode query's window.
 
-Checkpoints go to ``<workspace>/models/.checkpoints/<name>`` every ``save_steps`` steps (not
-after the last one: the model itself is written then); a rerun of the same command resumes
-from the last one. The finished model is written to ``<workspace>/models/<name>``
-(a standard sentence-transformers folder: ``index --model NAME``, ``search`` and ``serve`` use
-it) with ``podseek-training.json`` that says which data, model, settings and seed made it,
-and how the training loss went (``loss_history``: the loss logged about every 5% of the
-steps, a resumed run's earlier ones included; ``train_loss``: the mean over this run's steps).
+Checkpoints go to ``<workspace>/models/.checkpoints/<name>`` every ``save_steps`` steps and
+every ``save_minutes`` of training, whichever comes first (not after the last step: the model
+itself is written then); a rerun of the same command resumes from the last one. The finished
+model is written to ``<workspace>/models/<name>`` (a standard sentence-transformers folder:
+``index --model NAME``, ``search`` and ``serve`` use it) with ``podseek-training.json`` that
+says which data, model, settings and seed made it, and how the training loss went
+(``loss_history``: the loss logged about every 5% of the steps, a resumed run's earlier ones
+included; ``train_loss``: the mean over this run's steps).
 
 While training, ``progress=True`` writes a line to stderr about every 5% of the steps
 (step, loss, pairs/s, ETA); stdout is left to the command's own output, such as ``--json``.
@@ -95,6 +96,10 @@ class TrainSettings:
     hard_negatives: int = 0
     seed: int = 0
     save_steps: int = 200
+    # A checkpoint also once this many minutes have passed since the last one (None: by steps
+    # alone): on a CPU a step of e5-small takes most of a minute, so 200 steps would be hours
+    # of training that a Ctrl-C throws away. One process only (DDP saves by steps).
+    save_minutes: float | None = 10.0
     max_pairs: int | None = None  # cap on training pairs (a quick run)
     # Tokens per text while training. Memory grows with batch x length^2 in attention: e5-small
     # at batch 64 x 512 tokens ran out of this machine's memory (docs/results.md); 256 tokens
@@ -476,12 +481,17 @@ def train_model(
     global_batch = settings.batch_size * world
     args.logging_steps = logging_interval(len(dataset), settings, world)
     loss, loss_name = in_batch_loss(model, settings, gather=rank is not None)
+    timed = settings.save_minutes is not None and world == 1
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
         loss=loss,
-        callbacks=[*(callbacks or []), no_final_checkpoint()],
+        callbacks=[
+            *(callbacks or []),
+            *([timed_checkpoints(settings.save_minutes)] if timed else []),
+            no_final_checkpoint(),
+        ],
     )
     quiet_trainer_logs(trainer, progress and main)
     started = time.perf_counter()
@@ -675,6 +685,32 @@ def progress_callback(meter: ProgressMeter, stream: TextIO | None = None) -> Any
                 tqdm.write(line, file=stream or sys.stderr)
 
     return ProgressLines()
+
+
+def timed_checkpoints(minutes: float) -> Any:
+    """A transformers ``TrainerCallback`` that asks for a checkpoint once ``minutes`` have
+    passed since training began or since the last checkpoint, between the ``save_steps`` ones.
+    Steps are what the trainer counts, but what a Ctrl-C loses is time: the same 200 steps are
+    minutes on a GPU and hours on a laptop's CPU. Under DDP every process must agree on when
+    to save, which separate clocks cannot promise, so it is for one process only."""
+    from transformers import TrainerCallback
+
+    class TimedCheckpoints(TrainerCallback):
+        def __init__(self) -> None:
+            self.last = time.monotonic()
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.last = time.monotonic()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if time.monotonic() - self.last >= minutes * 60:
+                control.should_save = True
+            return control
+
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.last = time.monotonic()
+
+    return TimedCheckpoints()
 
 
 def no_final_checkpoint() -> Any:
