@@ -75,3 +75,36 @@ def test_split_without_pairs_says_what_to_run(
     with pytest.raises(PodseekError, match="podseek queries generate"):
         split_pairs(catalog, queries, tmp_path / "pairs", SplitShares())
     assert not (tmp_path / "pairs").exists()
+
+
+def test_the_test_split_keeps_the_queries_the_round_trip_dropped(
+    catalog: CatalogStore, queries: QueryStore, tmp_path: Path
+) -> None:
+    """A test built only from what the base model already finds could not show a gain over
+    it: test episodes get every query that passed the text filters; train and eval get the
+    round trip's pairs."""
+    hashes = catalog.content_hashes()
+    written = {
+        episode_id: [f"zorblax quintessa number {n}", f"vintrop glimmerfax number {n}", "x"]
+        for n, episode_id in enumerate(sorted(hashes))
+    }
+    queries.set_meta("run", {"generator": "gemma-270m", "per_episode": 3, "seed": 0})
+    queries.save_batch([(e, hashes[e], written[e]) for e in written])
+    # the round trip kept each episode's first query ("x" is too short for the text filters)
+    queries.replace_pairs(SYNTHETIC, [(texts[0], e) for e, texts in written.items()])
+    target = tmp_path / "pairs"
+    manifest = split_pairs(catalog, queries, target, SplitShares(0.1, 0.3), seed=1)
+
+    texts, _ = load_queries(target / "queries.jsonl")
+    judged: dict[str, dict[str, list[str]]] = {}
+    for name in ("train", "dev", "test"):
+        for qid, episodes in load_beir(target, name).qrels.items():
+            (episode,) = episodes
+            judged.setdefault(name, {}).setdefault(episode, []).append(texts[qid])
+    assert set(judged) == {"train", "dev", "test"}
+    for name, by_episode in judged.items():
+        for episode, got in by_episode.items():
+            wanted = written[episode][:2] if name == "test" else written[episode][:1]
+            assert sorted(got) == sorted(wanted), (name, episode)
+    assert manifest["test_without_round_trip"] == len(judged["test"])
+    assert manifest["splits"]["test"]["queries"] == 2 * len(judged["test"])

@@ -345,6 +345,11 @@ def split_command(
             f"{label:<5} {counts['episodes']:>7,} episodes {counts['queries']:>8,} queries  "
             f"qrels/{name}.tsv{windows}"
         )
+    if manifest.get("test_without_round_trip"):
+        typer.echo(
+            f"test: {manifest['test_without_round_trip']:,} of its queries failed the round "
+            "trip and are kept, so the test can show a gain over the base model"
+        )
     in_corpus = f"{manifest['corpus']:,} episodes"
     if manifest.get("corpus_windows"):
         in_corpus += f" and {manifest['corpus_windows']:,} windows of train episodes"

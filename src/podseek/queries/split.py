@@ -17,6 +17,12 @@ tested on. The folder is what BEIR, ranx and other IR tools read unchanged:
     pairs/qrels/test.tsv
     pairs/split.json          seed, shares, counts and what produced them
 
+The test split is fair to the base model: a test episode's synthetic queries are every one
+that passed the text filters, whether or not it passed the round trip. The round trip keeps a
+query only when the base encoder or BM25 already finds its episode, so a test made of those
+alone measures what the base model can do and cannot show a gain over it. (A window's queries
+are the filtered ones, as before; the train and eval splits keep the round trip.)
+
 In the eval and test splits a window's query is judged by its episode: ``podseek evaluate``
 searches indexes of episodes (the held-out episodes' index, the catalog's), where the episode
 is what a listener asking it should find. The windows of held-out episodes stay out of the
@@ -42,8 +48,9 @@ from podseek.catalog.episode import Episode, episode_text
 from podseek.catalog.store import CatalogStore
 from podseek.catalog.windows import parse_window_id, window_text
 from podseek.errors import PodseekError
+from podseek.queries.filters import FilterReport, FilterSettings, QueryFilter
 from podseek.queries.segments import WindowTarget, find_windows, window_parent
-from podseek.queries.store import QueryStore
+from podseek.queries.store import SYNTHETIC, QueryStore, query_id
 
 SPLITS = ("train", "dev", "test")  # BEIR's names; "dev" is the eval split
 
@@ -115,7 +122,19 @@ def split_pairs(
         target_id = p["episode_id"]
         p["window_id"] = target_id if target_id in windows else ""
         p["episode_id"] = windows[target_id].episode.id if target_id in windows else target_id
-    assignment = assign_episodes(sorted({p["episode_id"] for p in pairs}), shares, seed)
+    unchecked = text_filtered_queries(store, episodes)
+    assignment = assign_episodes(
+        sorted({p["episode_id"] for p in pairs} | set(unchecked)), shares, seed
+    )
+    known = {p["query_id"] for p in pairs}
+    added = [
+        {"query_id": qid, "query": query, "episode_id": episode_id, "source": SYNTHETIC}
+        for episode_id, queries in unchecked.items()
+        if assignment[episode_id] == "test"
+        for query in queries
+        if (qid := query_id(SYNTHETIC, query, episode_id)) not in known
+    ]
+    pairs += [{**p, "window_id": ""} for p in added]
     trained_windows = sorted(
         {p["window_id"] for p in pairs if p["window_id"] and assignment[p["episode_id"]] == "train"}
     )
@@ -155,6 +174,7 @@ def split_pairs(
             "corpus": len(episodes),
             "corpus_windows": len(trained_windows),
             "splits": counts,
+            "test_without_round_trip": len(added),
             "dropped_pairs_of_removed_episodes": dict(gone),
             "dropped_pairs_of_removed_windows": dict(missing),
             "run": store.get_meta("run"),
@@ -170,6 +190,21 @@ def split_pairs(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return manifest
+
+
+def text_filtered_queries(store: QueryStore, episodes: dict[str, Episode]) -> dict[str, list[str]]:
+    """Episode id -> its generated queries that pass the text filters, as the generation
+    run filtered them but without the round trip (the test split's queries)."""
+    generated = store.generated()
+    run = store.get_meta("run") or {}
+    text_filter = QueryFilter.for_prompts(
+        FilterSettings(round_trip_k=0, title_filter=run.get("generator") != "title")
+    )
+    passed: dict[str, list[str]] = {}
+    items = [(episodes[i], queries) for i, queries in generated.items() if i in episodes]
+    for query, episode_id in text_filter.apply(items, FilterReport()):
+        passed.setdefault(episode_id, []).append(query)
+    return passed
 
 
 def _judged(pair: dict[str, str], split: str) -> str:
