@@ -37,3 +37,16 @@ class Unavailable(PodseekError):
     """What a request needs is not there now (the index is not loaded, or was removed)."""
 
     http_status = 503
+
+
+def exit_reason(code: int) -> str:
+    """How a child process ended, in words: ``exit 2``, or ``killed by SIGSEGV`` where a
+    signal ended it (``subprocess`` gives a signal as a negative code, which says little)."""
+    if code >= 0:
+        return f"exit {code}"
+    import signal
+
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from podseek.config import Settings
-from podseek.errors import PodseekError
+from podseek.errors import PodseekError, exit_reason
 from podseek.models.device import settings_device
 
 SOURCES = ("listennotes", "rss", "opml", "table")
@@ -378,10 +378,7 @@ def run(
         if code in (130, -signal.SIGINT):
             raise Interrupted(stage.name)
         if code != 0:
-            raise PodseekError(
-                f"stage {stage.name} failed (exit {code}) after {_duration(seconds)}; fix what "
-                "it said and run the same command again: finished stages are kept"
-            )
+            raise PodseekError(stage_failure(stage.name, code, seconds))
         records.write(
             stage.name,
             {
@@ -422,6 +419,17 @@ def _run_child(argv: list[str], env: dict[str, str]) -> int:
             child.kill()
             child.wait()
         return 130
+
+
+def stage_failure(name: str, code: int, seconds: float) -> str:
+    """The line a failed stage ends the run with. A stage killed by a signal printed nothing
+    (a native library, llama.cpp or torch, took the process down), so the line says so."""
+    how = f"{exit_reason(code)} after {_duration(seconds)}"
+    if code >= 0:
+        what = f"failed ({how}); fix what it said"
+    else:
+        what = f"crashed ({how}) in a native library: see docs/install.md#crashes"
+    return f"stage {name} {what} and run the same command again: finished stages are kept"
 
 
 def _duration(seconds: float) -> str:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from podseek.pipeline import stage_failure
+
 FEED = "rss-feeds/1865.xml"
 STAGES = ["ingest", "generate", "split", "train", "index", "evaluate"]
 
@@ -174,3 +176,14 @@ def test_bad_arguments_are_one_line(
     )
     assert result.returncode == 1 and message in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_a_failed_stage_says_how_it_ended() -> None:
+    assert stage_failure("train", 1, 75.0) == (
+        "stage train failed (exit 1 after 1m15s); fix what it said and run the same command "
+        "again: finished stages are kept"
+    )
+    # a signal leaves nothing on the screen: the line names it and where to read about it
+    crashed = stage_failure("generate", -signal.SIGSEGV, 12.0)
+    assert crashed.startswith("stage generate crashed (killed by SIGSEGV after 12s)")
+    assert "docs/install.md#crashes" in crashed

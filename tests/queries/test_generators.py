@@ -20,6 +20,7 @@ from podseek.queries.generators import (
     GemmaGenerator,
     QueryGenerator,
     TitleGenerator,
+    check_llama_build,
     clean_query,
     default_engine,
     gemma_gguf,
@@ -248,3 +249,25 @@ def test_missing_llama_cpp_is_a_one_line_error(
     monkeypatch.setitem(sys.modules, "llama_cpp", None)
     with pytest.raises(PodseekError, match=r"pip install 'podseek\[llama\]'"):
         load_generator("gemma-270m", engine="llama-cpp", models_dir=gemma_models)
+
+
+def test_a_llama_build_that_crashes_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A build that dies on this CPU cannot be installed on purpose; this stand-in dies the same
+    # way (a segmentation fault in native code), in the child process that tries the build.
+    fake = tmp_path / "llama_cpp"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("import ctypes\nctypes.string_at(0)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    with pytest.raises(PodseekError, match="killed by SIGSEGV") as raised:
+        check_llama_build({"model_path": str(tmp_path / "model.gguf")})
+    assert "docs/install.md#crashes" in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python not installed (podseek[llama])")
+def test_a_llama_build_that_cannot_load_the_model_says_why(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.gguf"
+    with pytest.raises(PodseekError, match=f"llama.cpp cannot load {missing}: .*does not exist"):
+        check_llama_build({"model_path": str(missing), "verbose": False})

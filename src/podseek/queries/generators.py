@@ -22,15 +22,18 @@ of the prompt, copies of the title) is a separate step.
 
 import contextlib
 import hashlib
+import json
 import os
 import re
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from podseek.catalog.episode import Episode, episode_text
-from podseek.errors import PodseekError
+from podseek.errors import PodseekError, exit_reason
 from podseek.extras import installed, require
 from podseek.models.device import CPU, Device
 from podseek.queries.prompts import page_for
@@ -368,6 +371,41 @@ class _TransformersGemma:
         return completions
 
 
+# Loads the model as podseek does and evaluates a few tokens, in a child process.
+_LLAMA_PROBE = """
+import json, sys
+import llama_cpp
+llm = llama_cpp.Llama(**json.loads(sys.argv[1]))
+llm.eval(llm.tokenize(b"A podcast about the history of the bicycle.", add_bos=True))
+"""
+_probed: set[str] = set()
+
+
+def check_llama_build(options: dict[str, Any]) -> None:
+    """Refuse, in one line, a llama.cpp build that cannot run here, before it runs here.
+
+    llama-cpp-python compiles llama.cpp for the CPU it is installed on. A build can still die
+    with a signal on its first evaluation (one compiled with ``-march=native`` on a Xeon with
+    AMX did, in a VM: docs/install.md#crashes), and a signal takes podseek down without a word.
+    A child process meets it first, once per process and set of options."""
+    key = json.dumps(options, sort_keys=True)
+    if key in _probed:
+        return
+    result = subprocess.run(
+        [sys.executable, "-c", _LLAMA_PROBE, key], capture_output=True, text=True, timeout=600
+    )
+    if result.returncode < 0:
+        raise PodseekError(
+            f"llama.cpp was {exit_reason(result.returncode)} evaluating {GEMMA_NAME}: this build "
+            "of llama-cpp-python does not run on this machine; rebuild it as "
+            "docs/install.md#crashes shows, or pass --engine transformers"
+        )
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines() or [exit_reason(result.returncode)]
+        raise PodseekError(f"llama.cpp cannot load {options['model_path']}: {lines[-1]}")
+    _probed.add(key)
+
+
 class _LlamaCppGemma:
     """Gemma through llama.cpp: the 4-bit weights as they are, one sequence at a time.
 
@@ -393,15 +431,17 @@ class _LlamaCppGemma:
         # Every layer on the GPU when the device is one and this build can offload (a CUDA or
         # Metal build of llama-cpp-python); a CPU build runs on the CPU whatever the setting.
         self.offloaded = device.kind != "cpu" and bool(llama_cpp.llama_supports_gpu_offload())
-        self.llm = llama_cpp.Llama(
-            model_path=str(gguf),
-            n_ctx=context,
-            n_batch=512,
-            n_gpu_layers=-1 if self.offloaded else 0,
-            n_threads=threads or os.cpu_count(),
-            swa_full=True,  # Gemma's sliding-window cache must allow truncating to the page
-            verbose=False,
-        )
+        options = {
+            "model_path": str(gguf),
+            "n_ctx": context,
+            "n_batch": 512,
+            "n_gpu_layers": -1 if self.offloaded else 0,
+            "n_threads": threads or os.cpu_count(),
+            "swa_full": True,  # Gemma's sliding-window cache must allow truncating to the page
+            "verbose": False,
+        }
+        check_llama_build(options)
+        self.llm = llama_cpp.Llama(**options)
         self.context = context
         self.temperature = temperature
         self._pages: dict[str, tuple[list[int], Any]] = {}  # prefix -> (tokens, state)
