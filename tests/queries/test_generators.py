@@ -221,10 +221,11 @@ def _check_gemma(generator: QueryGenerator, episodes: list[Episode]) -> list[lis
 
 @pytest.mark.skipif(not HAS_LLAMA_CPP, reason="llama-cpp-python not installed (podseek[llama])")
 def test_gemma_llama_cpp_writes_queries_for_real_episodes(
-    gemma_models: Path, real_episodes: list[Episode]
+    gemma_models: Path, real_episodes: list[Episode], capfd: pytest.CaptureFixture[str]
 ) -> None:
     assert default_engine() == "llama-cpp"
     generator = load_generator("gemma-270m", models_dir=gemma_models)
+    assert capfd.readouterr().err == ""  # llama.cpp's load notices stay back
     assert isinstance(generator, GemmaGenerator) and generator.engine == "llama-cpp"
     episodes = real_episodes[:2] + real_episodes[-1:]  # two English, one Spanish
     queries = _check_gemma(generator, episodes)

@@ -371,6 +371,23 @@ class _TransformersGemma:
         return completions
 
 
+def _llama_log_levels_of_its_ggml() -> None:
+    """Read llama.cpp's log levels by the numbers its ggml uses now.
+
+    llama-cpp-python's callback maps ggml's levels by their old numbering (1 info, 2 warning,
+    3 error), while the llama.cpp it builds numbers them 1 debug, 2 info, 3 warning, 4 error;
+    so every warning printed as an error, past ``verbose=False`` (the full-size SWA cache
+    notice on each load of Gemma). With the current numbers its logger, which ``verbose``
+    sets to errors only, keeps warnings back and still lets errors through."""
+    import logging
+
+    from llama_cpp import _logger
+
+    _logger.GGML_LOG_LEVEL_TO_LOGGING_LEVEL.update(
+        {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
+    )
+
+
 # Loads the model as podseek does and evaluates a few tokens, in a child process.
 _LLAMA_PROBE = """
 import json, sys
@@ -427,6 +444,8 @@ class _LlamaCppGemma:
     ) -> None:
         require("llama", "llama_cpp", what="the llama-cpp engine")
         import llama_cpp
+
+        _llama_log_levels_of_its_ggml()
 
         # Every layer on the GPU when the device is one and this build can offload (a CUDA or
         # Metal build of llama-cpp-python); a CPU build runs on the CPU whatever the setting.
