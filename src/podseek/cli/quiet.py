@@ -10,7 +10,8 @@ pipeline's child stages inherit) lets all of it through.
 
 The CLI imports those libraries lazily, inside commands, so the environment variables set
 here are read when they load; a library already loaded (a test process, say) is told
-directly. llama.cpp is quiet already: its engine opens the model with ``verbose=False``.
+directly. llama.cpp's engine quiets itself: it opens the model with ``verbose=False`` and
+reads llama.cpp's log levels by their current numbers (:mod:`podseek.queries.generators`).
 """
 
 import importlib.abc
