@@ -82,6 +82,9 @@ for _ in logging.tqdm(range(2), desc="NOTICE-BAR"):
     pass
 warnings.warn_explicit("NOTICE-WARNING", UserWarning, "x.py", 1, module="transformers.x")
 warnings.warn_explicit("NOTICE-RANX", UserWarning, "r.py", 1, module="ranx.metrics.recall")
+# numba's way: a compiled kernel's warning carries its file and no module
+warnings.warn_explicit("NOTICE-NUMBA", UserWarning, sys.argv[2], 29)
+warnings.warn_explicit("OWN-DATASETS", UserWarning, "/home/me/datasets/run.py", 1)
 warnings.warn_explicit("OWN-WARNING", UserWarning, "y.py", 1, module="podseek.x")
 """
 
@@ -89,18 +92,20 @@ warnings.warn_explicit("OWN-WARNING", UserWarning, "y.py", 1, module="podseek.x"
 @pytest.mark.parametrize("verbose", [False, True])
 def test_verbose_lets_the_libraries_through(tmp_path: Path, verbose: bool) -> None:
     mode = "verbose" if verbose else "quiet"
+    kernel = str(Path(importlib.util.find_spec("ranx").origin).parent / "metrics" / "recall.py")
     result = subprocess.run(
-        [sys.executable, "-c", CHANNELS, mode],
+        [sys.executable, "-c", CHANNELS, mode, kernel],
         env=clean_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    notices = ["NOTICE-LOG", "NOTICE-BAR", "NOTICE-WARNING", "NOTICE-RANX"]
+    notices = ["NOTICE-LOG", "NOTICE-BAR", "NOTICE-WARNING", "NOTICE-RANX", "NOTICE-NUMBA"]
     shown = [n for n in notices if n in result.stderr]
     assert shown == (notices if verbose else [])
     assert "OWN-WARNING" in result.stderr  # podseek's own warnings are never hidden
+    assert "OWN-DATASETS" in result.stderr  # nor a user's file in a folder named as a library
 
 
 def test_plain_tqdm_modules_are_disabled_when_they_load(

@@ -40,9 +40,13 @@ ENVIRONMENT = {
 # reach stderr through logging's last-resort handler).
 LOGGERS = ("transformers", "sentence_transformers", "huggingface_hub", "datasets", "accelerate")
 # Python warnings raised in these packages' code (ranx's numba kernels warn of an unsafe
-# integer cast on every evaluation).
+# integer cast on every evaluation). numba reports a compiled function's warnings by its file,
+# and a warning with a file but no module is matched by that path without ".py", hence the
+# optional site-packages prefix.
 WARNING_MODULES = (
-    r"(transformers|sentence_transformers|huggingface_hub|datasets|accelerate|ranx|numba)(\.|$)"
+    r"(.*[/\\](site|dist)-packages[/\\])?"
+    r"(transformers|sentence_transformers|huggingface_hub|datasets|accelerate|ranx|numba)"
+    r"([./\\]|$)"
 )
 # Modules whose bars are plain tqdm, which no library switch turns off: their ``tqdm`` name is
 # replaced, when they load, by one that is disabled.
