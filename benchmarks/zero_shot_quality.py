@@ -9,8 +9,12 @@ ranking and each other encoder's, min-max normalised and summed (a ``Searcher`` 
 file per run and a metrics JSON, and prints a Markdown table.
 
 The set has two halves: decide on ``--split dev``; report ``--split test`` once, at the end.
+A model tuned by ``podseek train`` is scored the same way once its folder is in the bench
+workspace's ``models/``; ``--ensemble-with`` then fuses the others with it.
 
     python benchmarks/zero_shot_quality.py --data ../shared/data [--split dev]
+    python benchmarks/zero_shot_quality.py --models e5-small-pipeline,use-multilingual \
+        --ensemble-with e5-small-pipeline --out benchmarks/results/full-run
 """
 
 import argparse
@@ -47,7 +51,7 @@ COLUMNS = (
     ("non-English", "recall@10"),
     ("cross-lingual", "recall@10"),
 )
-# Each other encoder is fused with the default one.
+# Each other encoder is fused with the default one, unless --ensemble-with names another.
 ENSEMBLE_WITH = "e5-small"
 
 
@@ -70,6 +74,7 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(BUILTINS))
     parser.add_argument("--split", choices=("dev", "test"), default="dev")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/zero-shot"))
+    parser.add_argument("--ensemble-with", default=ENSEMBLE_WITH, metavar="MODEL")
     args = parser.parse_args()
     args.out = args.out / args.split
     args.out.mkdir(parents=True, exist_ok=True)
@@ -114,14 +119,14 @@ def main() -> None:
             searcher.fusion = Fusion.ADAPTIVE
             searchers[model] = searcher
     for other, partner in searchers.items():
-        if other == ENSEMBLE_WITH or ENSEMBLE_WITH not in searchers:
+        if other == args.ensemble_with or args.ensemble_with not in searchers:
             continue
-        first = searchers[ENSEMBLE_WITH]
+        first = searchers[args.ensemble_with]
         both = Searcher(first.index, first.query_vectors.encoder, partner=partner)
         for cold in (first, partner):  # every query encoded again by both, as a new search
             cold.query_vectors = type(cold.query_vectors)(cold.query_vectors.encoder)
         both.query_vectors = first.query_vectors
-        label = f"{ENSEMBLE_WITH}+{other}/hybrid-adaptive"
+        label = f"{args.ensemble_with}+{other}/hybrid-adaptive"
         ids = list(dev.queries)
         started = time.perf_counter()
         ranked = both.rank([dev.queries[q] for q in ids], k=100, mode=SearchMode.HYBRID)
