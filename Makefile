@@ -56,12 +56,13 @@ bench-quality: $(BIN)/.installed
 bench-serve: $(BIN)/.installed
 	$(BIN)/python benchmarks/serve_load.py --home $(or $(HOME100K),/tmp/podseek-bench/serve-100k) --scale 100000 --data $(DATA) $(if $(WORKERS),--workers $(WORKERS))
 
-# a million episodes (issue 17): the workspace once (real texts, synthetic vectors), then
+# a million episodes (issue 17): the workspace once (the real episodes encoded, copies of them
+# with vectors near their original's), then
 # uncached searches through the serving snapshot and through LanceDB, one at a time and under
 # 8 clients with the answer cache off, 1 and 2 workers
 HOME1M ?= /tmp/podseek-bench/serve-1m
 bench-million: $(BIN)/.installed
-	$(BIN)/python benchmarks/serve_load.py --home $(HOME1M) --scale 1000000 --synthetic-vectors --build-only --data $(DATA)
+	$(BIN)/python benchmarks/serve_load.py --home $(HOME1M) --scale 1000000 --build-only --data $(DATA)
 	$(BIN)/python benchmarks/search_parts.py --home $(HOME1M) --data $(DATA)
 	for snapshot in true false; do for workers in 1 2; do \
 		echo "# PODSEEK_SNAPSHOT=$$snapshot, $$workers worker(s), answer cache off"; \

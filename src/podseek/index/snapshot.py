@@ -55,7 +55,7 @@ class SnapshotSettings:
 
     ann_min_rows: int = 50_000  # below this, exact search (as LanceDB's own path)
     m: int = 32  # graph degree
-    ef_construction: int = 200
+    ef_construction: int = 128
     ef_search: int = 128
     # candidates re-ranked with float32 vectors: limit * refine, at least this many
     refine: int = 4
