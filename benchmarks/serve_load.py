@@ -308,7 +308,9 @@ def main() -> None:
     if args.build_only:
         return
     queries = topics(args.data / "trec-podcasts-topics")
-    env = {**os.environ, "PODSEEK_HOME": str(args.home)}
+    # the workspace has one encoder's index: without this, the swap's `podseek index` would
+    # first encode every episode again for the default ensemble partner
+    env = {**os.environ, "PODSEEK_HOME": str(args.home), "PODSEEK_ENSEMBLE_MODEL": ""}
     port = free_port()
     podseek = [str(Path(sys.executable).parent / "podseek")]
     server = subprocess.Popen(

@@ -59,8 +59,10 @@ class SnapshotSettings:
     ef_search: int = 128
     # candidates re-ranked with float32 vectors: limit * refine, at least this many
     refine: int = 4
-    # a filter that keeps at most this share of the rows is an exact scan of those rows
-    exact_share: float = 0.02
+    # a filter that keeps at most this share of the rows is an exact scan of those rows: a
+    # real filter keeps rows that sit together (one language's episodes), which a graph
+    # searched with the filter's mask reaches only from far away (benchmarks/snapshot_recall.py)
+    exact_share: float = 0.2
     # `podseek index` writes a full snapshot again when a delta would hold more rows
     max_delta_share: float = 0.05
 
