@@ -340,7 +340,7 @@ def main() -> None:
             subprocess.run([*podseek, "index"], env=env, check=True, capture_output=True)
             written = time.monotonic() - started
             while metric(url, "podseek_index_loads") <= loads:  # searches trigger the check
-                if time.monotonic() - started > 300:
+                if time.monotonic() - started > written + 300:
                     return f"new version written after {written:.1f} s, NOT picked up"
                 time.sleep(0.2)
             return (

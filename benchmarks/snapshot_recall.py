@@ -27,7 +27,7 @@ import numpy as np
 from serve_load import topics
 
 from podseek.index.base import SearchFilters
-from podseek.index.snapshot import SNAPSHOTS, Part, SnapshotSettings
+from podseek.index.snapshot import SNAPSHOTS, Part, SnapshotSettings, read_meta
 from podseek.models.registry import load_encoder
 
 
@@ -86,7 +86,10 @@ def main() -> None:
     args = parser.parse_args()
 
     manifest = json.loads((args.home / "index" / "manifest.json").read_text())
-    part = Part(args.home / "index" / SNAPSHOTS / manifest["snapshot"] / "base", SnapshotSettings())
+    folder = args.home / "index" / SNAPSHOTS / manifest["snapshot"]
+    if read_meta(folder)["kind"] == "delta":  # the graph is its base's
+        folder = folder.parent / read_meta(folder)["base"]
+    part = Part(folder / "base", SnapshotSettings())
     encoder = load_encoder(manifest["model"]["name"], args.home)
     texts = topics(args.data / "trec-podcasts-topics")[:40]
     rng = np.random.default_rng(0)
