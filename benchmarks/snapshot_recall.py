@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from search_parts import nearest_share
 from serve_load import topics
 
 from podseek.index.base import SearchFilters
@@ -41,11 +42,6 @@ def exact_top10(part: Part, query: np.ndarray, keep: np.ndarray | None) -> set[i
     return set(top[np.isfinite(scores[top])].tolist())
 
 
-def nearest(counts: Counter, total: int, share: float) -> tuple[str, float]:
-    value = min(counts, key=lambda v: abs(counts[v] / total - share))
-    return value, counts[value] / total
-
-
 def catalog_filters(part: Part) -> dict[str, SearchFilters]:
     """The language nearest 10% and 50% of the rows and the category nearest 3%."""
     values = part.columns["language_values"]
@@ -54,9 +50,9 @@ def catalog_filters(part: Part) -> dict[str, SearchFilters]:
     categories = Counter(str(c).lower() for c in part.columns["category_values"])
     chosen = {}
     for share in (0.10, 0.50):
-        language, kept = nearest(languages, part.size, share)
+        language, kept = nearest_share(languages, part.size, share)
         chosen[f"language={language} ({kept:.0%})"] = SearchFilters(language=language)
-    category, kept = nearest(categories, part.size, 0.03)
+    category, kept = nearest_share(categories, part.size, 0.03)
     chosen[f"category={category} ({kept:.0%})"] = SearchFilters(category=category)
     return chosen
 
@@ -87,8 +83,9 @@ def main() -> None:
 
     manifest = json.loads((args.home / "index" / "manifest.json").read_text())
     folder = args.home / "index" / SNAPSHOTS / manifest["snapshot"]
-    if read_meta(folder)["kind"] == "delta":  # the graph is its base's
-        folder = folder.parent / read_meta(folder)["base"]
+    meta = read_meta(folder)
+    if meta["kind"] == "delta":  # the graph is its base's
+        folder = folder.parent / meta["base"]
     part = Part(folder / "base", SnapshotSettings())
     encoder = load_encoder(manifest["model"]["name"], args.home)
     texts = topics(args.data / "trec-podcasts-topics")[:40]
