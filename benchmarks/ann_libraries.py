@@ -5,6 +5,9 @@ Issue 17 wants uncached hybrid search over 1M episodes x 384-d under 10 ms end t
 10 minutes; filters (language ~10% of rows, a category ~5%) go to a filtered graph search
 when they keep many rows and to an exact scan of the matching rows when they keep few. This
 benchmark gives the figures to pick the library, the storage type and the parameters.
+The snapshot chose faiss's HNSW over 8-bit codes from it, and later replaced the graph with
+faiss's inverted file of 4-bit codes, measured on real vectors by ``snapshot_recall.py
+--hnsw`` (docs/results.md).
 
 Vectors: clustered synthetic unit vectors (``clustered`` as in ``index_latency.py``: 2,000
 random centres), n + Q drawn together so the Q queries come from the same centres as the n

@@ -131,8 +131,8 @@ class Settings(BaseSettings):
     )
     snapshot: bool = Field(
         True,
-        description="Keep a serving snapshot of a LanceDB index (an HNSW graph over 8-bit "
-        "vectors, a BM25 index and the result rows, built by `podseek index` beside the "
+        description="Keep a serving snapshot of a LanceDB index (an inverted file of 4-bit "
+        "codes, a BM25 index and the result rows, built by `podseek index` beside the "
         "table) and search through it; false searches the LanceDB table itself.",
     )
     backend: BackendKind = Field(

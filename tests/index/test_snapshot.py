@@ -1,10 +1,11 @@
 """The serving snapshot against the LanceDB table it copies: the same answers (exact where
-LanceDB is exact, measured recall where the graph is approximate), deltas, versions.
+LanceDB is exact, measured recall where the inverted file is approximate), deltas, versions.
 
 Every case writes a real LanceDB table on disk and a real snapshot (faiss, tantivy, Arrow)
 beside it; the conformance suite runs the whole backend interface on it too.
 """
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,9 +16,10 @@ from podseek.catalog.episode import episode_text
 from podseek.catalog.ingest import ingest
 from podseek.catalog.sources.listennotes import ListenNotesSource
 from podseek.catalog.store import CatalogStore
+from podseek.errors import PodseekError
 from podseek.index.base import AnnSettings, IndexRow, SearchFilters
 from podseek.index.lancedb_backend import LanceDBBackend
-from podseek.index.snapshot import SNAPSHOTS, read_meta, refresh
+from podseek.index.snapshot import SNAPSHOTS, read_meta, readable, refresh
 from podseek.index.snapshot_backend import SnapshotBackend
 from tests.index.test_lancedb_backend import DIM, FILTER_CASES, exact, make_rows, passes
 
@@ -57,9 +59,9 @@ def test_exact_below_min_rows_matches_lancedb_and_numpy(tmp_path: Path) -> None:
             )
 
 
-def test_the_graph_finds_the_exact_neighbours(tmp_path: Path) -> None:
-    """From ann.min_rows on, an HNSW graph over 8-bit codes, re-ranked in float32; a
-    selective filter scans the kept rows' codes instead."""
+def test_the_inverted_file_finds_the_exact_neighbours(tmp_path: Path) -> None:
+    """From ann.min_rows on, an inverted file of 4-bit codes, re-ranked in float32; a
+    selective filter scans the kept rows instead."""
     n, dim = 3000, 32
     rows = with_vectors(make_rows(n), clustered(n, dim, 0))
     lance = LanceDBBackend(tmp_path / "db", "episodes", dim)
@@ -67,8 +69,8 @@ def test_the_graph_finds_the_exact_neighbours(tmp_path: Path) -> None:
     snapshot = SnapshotBackend(lance, tmp_path / SNAPSHOTS, ann=AnnSettings(min_rows=1000))
     assert snapshot.uses_ann
     queries = clustered(40, dim, 1)
-    # language keeps a third of the rows (graph with a selector); a date filter keeps ~1/28
-    # (share under exact_share: an exact scan of the codes)
+    # language keeps a third of the rows (more lists probed, with a selector); a date filter
+    # keeps ~1/28 (share under exact_share: every list probed, with a selector)
     selective = SearchFilters(after=datetime(2017, 12, 28, tzinfo=UTC))
     for filters in (SearchFilters(), SearchFilters(language="de"), selective):
         recalls = []
@@ -84,7 +86,7 @@ def test_the_graph_finds_the_exact_neighbours(tmp_path: Path) -> None:
 
 def test_a_filter_on_rows_that_sit_together_keeps_its_recall(tmp_path: Path) -> None:
     """A real filter keeps rows that sit together in vector space (one language's episodes,
-    here the rows around 3 of 30 centres), far from most queries: a graph searched with the
+    here the rows around 3 of 30 centres), far from most queries: an ANN index searched with the
     filter's mask starts from the query's neighbourhood and finds few of them, so such a
     filter is an exact scan of the rows it keeps."""
     n, dim = 20_000, 32
@@ -109,6 +111,40 @@ def test_a_filter_on_rows_that_sit_together_keeps_its_recall(tmp_path: Path) -> 
         truth = exact(rows, query, 10, swedish)
         recalls.append(len(set(got) & set(truth)) / len(truth))
     assert np.mean(recalls) >= 0.99, np.mean(recalls)
+    # the Swedish rows' 4-bit codes were gathered once, for every search after the first
+    assert list(snapshot.base._scans) == [swedish]
+    rows_kept, _ = snapshot.base._scans[swedish]
+    assert len(rows_kept) == sum(r.episode.language == "sv" for r in rows)
+
+
+def test_gathered_scan_codes_are_kept_within_their_budget(tmp_path: Path) -> None:
+    """A language, a show or a category keeps its gathered scan codes, the oldest dropped
+    past ``scan_cache_bytes``; a date filter scans the 8-bit codes in place; a filter that
+    keeps fewer rows than the re-rank reads is exact. Results are right either way."""
+    n, dim = 6000, 32
+    rows = with_vectors(make_rows(n), clustered(n, dim, 5))
+    lance = LanceDBBackend(tmp_path / "db", "episodes", dim)
+    lance.upsert(rows)
+    snapshot = SnapshotBackend(lance, tmp_path / SNAPSHOTS, ann=AnnSettings(min_rows=1000))
+    # room for one language's codes (2,000 rows, 16 bytes of codes and 8 of row number each)
+    snapshot.settings = replace(snapshot.settings, exact_share=0.5, scan_cache_bytes=60_000)
+    queries = clustered(10, dim, 6)
+    few = SearchFilters(show_id="t:show3", language="sv", before=datetime(2017, 12, 2, tzinfo=UTC))
+    dated = SearchFilters(after=datetime(2017, 12, 22, tzinfo=UTC))  # a quarter of the rows
+    for filters in (SearchFilters(language="de"), SearchFilters(language="sv"), dated, few):
+        recalls = []
+        for query in queries:
+            got = snapshot.vector_search(query[None, :], 10, filters)[0]
+            truth = exact(rows, query, 10, filters)
+            assert all(passes(rows[int(i.split(":")[1])], filters) for i in ids(got))
+            recalls.append(len(set(ids(got)) & set(truth)) / len(truth))
+            if filters is few:  # 14 rows: all re-ranked in float32
+                assert ids(got) == truth
+                best = rows[int(got[0][0].split(":")[1])]
+                assert got[0][1] == pytest.approx(float(best.vector @ query), abs=1e-5)
+        assert np.mean(recalls) >= 0.97, (filters, np.mean(recalls))
+    assert list(snapshot.base._scans) == [SearchFilters(language="sv")]
+    assert snapshot.base._scans_bytes <= 60_000
 
 
 def test_keyword_search_agrees_with_lancedb_on_real_episodes(
@@ -206,6 +242,23 @@ def test_an_opened_snapshot_keeps_its_version(tmp_path: Path) -> None:
     assert reader.count() == 100 and "t:1" in reader.fetch(["t:1"])
     assert SnapshotBackend(lance, root, third).count() == 97
     assert sorted(p.name for p in root.iterdir()) == sorted({name, second, third})
+
+
+def test_a_snapshot_an_older_podseek_wrote_is_replaced(tmp_path: Path) -> None:
+    """A snapshot in an older format (an HNSW graph, before format 2) is not read: opening
+    it says to run `podseek index`, and the next refresh writes a full one in its place."""
+    lance = LanceDBBackend(tmp_path / "db", "episodes", DIM)
+    lance.upsert(make_rows(50))
+    root = tmp_path / SNAPSHOTS
+    old = refresh(root, lance, None)
+    meta_path = root / old / "snapshot.json"
+    meta_path.write_text(meta_path.read_text().replace('"format": 2', '"format": 1'))
+    assert not readable(root / old)
+    with pytest.raises(PodseekError, match="run `podseek index`"):
+        SnapshotBackend(lance, root, old)
+    name = refresh(root, lance, old)
+    assert name != old and readable(root / name) and read_meta(root / name)["kind"] == "full"
+    assert SnapshotBackend(lance, root, name).count() == 50
 
 
 def test_a_snapshot_of_another_table_is_not_extended(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ from podseek.index.backends import (
 )
 from podseek.index.base import AnnSettings, IndexRow, SearchBackend, chunks
 from podseek.index.milvus_backend import redact
-from podseek.index.snapshot import SNAPSHOTS, SnapshotSettings, refresh
+from podseek.index.snapshot import SNAPSHOTS, SnapshotSettings, readable, refresh
 from podseek.index.snapshot_backend import SnapshotBackend
 from podseek.models.base import Encoder
 
@@ -377,7 +377,7 @@ def keep_snapshot(
         return None
     previous = current.snapshot if current is not None else None
     fresh = previous is not None and current.table == store.table_name
-    if fresh and not changed and (root / previous).is_dir():
+    if fresh and not changed and readable(root / previous):
         return previous
     return refresh(root, store, previous, SnapshotSettings(ann_min_rows=ann.min_rows))
 

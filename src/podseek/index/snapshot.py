@@ -3,15 +3,22 @@
 LanceDB stays the index's source of truth (versions, upserts, deletes, migration). Searching
 it costs a fixed overhead per call (planning, its async runtime, Arrow conversion), and a
 hybrid search makes four calls; at a small catalog that overhead is most of the time, and at
-a million rows a filtered graph search is slower than scanning the rows the filter keeps.
+a million rows a filtered ANN search is slower than scanning the rows the filter keeps.
 The snapshot holds the same rows in structures made for one query at a time:
 
-- **vectors**: a faiss HNSW graph over 8-bit scalar-quantised vectors (small enough for
-  memory at a million rows), whose candidates are re-ranked exactly with the float32
-  vectors, memory-mapped from disk; below ``ann_min_rows`` rows, exact search over them;
-- **filters**: the filter columns in NumPy; a filter becomes a row mask, and the planner
-  sends a search whose filter keeps at most ``exact_share`` of the rows to an exact scan of
-  those rows' quantised codes, and a wider one to the graph with the mask as a selector;
+- **vectors**: a faiss inverted file (IVF) of 4-bit product-quantised residuals in faiss's
+  fast-scan layout (SIMD table lookups), whose candidates are re-ranked exactly with the
+  float32 vectors, memory-mapped from disk; below ``ann_min_rows`` rows, exact search over
+  them. It replaced an HNSW graph over 8-bit codes: at a million rows it builds in seconds
+  instead of minutes, takes a sixth of the memory, and finds more of the exact neighbours
+  in less time (benchmarks/snapshot_recall.py --hnsw; docs/results.md);
+- **filters**: the filter columns in NumPy; a filter becomes a row mask. The planner sends
+  a search whose filter keeps at most ``exact_share`` of the rows to a scan of those rows,
+  and a wider one to the inverted file with the mask as a selector and more lists probed.
+  The scan reads 4-bit codes too (one per dimension), gathered once per filter value (a
+  language, a show, a category) and kept while they fit ``scan_cache_bytes``; a filter on
+  dates or durations scans every list of the inverted file with the mask instead. Either
+  way the candidates are re-ranked with the float32 vectors;
 - **keywords**: a tantivy BM25 index with LanceDB's analyzer (its ``FTS()`` defaults: the
   simple tokenizer, tokens over 40 bytes dropped, lower case, English stemming and stop
   words, ASCII folding), with the filters as tantivy queries;
@@ -21,7 +28,7 @@ Every snapshot folder is written once and never changed, so a reader keeps the v
 opened. A **full** snapshot holds every row. A **delta** names a full one as its base and
 holds the rows written since (new or changed; searched exactly, and by a small BM25 index of
 their own) and the base rows they replace or that were deleted (masked out), so that an
-upsert through the API costs the changed rows, not a new graph. ``podseek index`` writes a
+upsert through the API costs the changed rows, not a new index. ``podseek index`` writes a
 full snapshot again when the delta grows past ``max_delta_share`` of the rows. The BM25 of a
 delta's rows uses the delta's own term statistics, so their keyword scores are approximate
 until the next full snapshot.
@@ -30,8 +37,11 @@ until the next full snapshot.
 import json
 import os
 import shutil
+import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,24 +55,30 @@ from podseek.index.base import DISPLAY_FIELDS, SearchFilters, micros
 SNAPSHOTS = "snapshots"  # the snapshot folders, inside the index folder
 NEVER = np.iinfo(np.int64).min  # a missing date in the published column
 TOKENIZER = "podseek"
-FORMAT = 1
+IVF = "ivf.faiss"  # the inverted file, in a part's folder
+FORMAT = 2  # 2: an inverted file instead of an HNSW graph
 
 
 @dataclass(frozen=True)
 class SnapshotSettings:
-    """How a snapshot is built and searched (``benchmarks/ann_libraries.py`` compares the
-    graph libraries and these parameters; figures in docs/results.md)."""
+    """How a snapshot is built and searched (``benchmarks/snapshot_recall.py`` measures these
+    parameters; figures in docs/results.md)."""
 
     ann_min_rows: int = 50_000  # below this, exact search (as LanceDB's own path)
-    m: int = 32  # graph degree
-    ef_construction: int = 128
-    ef_search: int = 128
-    # candidates re-ranked with float32 vectors: limit * refine, at least this many
+    # the inverted file's lists: the square root of the rows, at least 16
+    # lists probed by an unfiltered search (and more by a filtered one, see vector_search)
+    probes: int = 32
+    # candidates re-ranked with float32 vectors: limit * refine, and at least
+    # min_candidates, as 4-bit codes order the rows coarsely
     refine: int = 4
-    # a filter that keeps at most this share of the rows is an exact scan of those rows: a
-    # real filter keeps rows that sit together (one language's episodes), which a graph
-    # searched with the filter's mask reaches only from far away (benchmarks/snapshot_recall.py)
+    min_candidates: int = 100
+    # a filter that keeps at most this share of the rows is a scan of those rows: a real
+    # filter keeps rows that sit together (one language's episodes), which an ANN index
+    # searched with the filter's mask reaches only from far away
+    # (benchmarks/snapshot_recall.py)
     exact_share: float = 0.2
+    # the gathered fast-scan codes of filter values, kept for their next search
+    scan_cache_bytes: int = 256 * 2**20
     # `podseek index` writes a full snapshot again when a delta would hold more rows
     max_delta_share: float = 0.05
 
@@ -125,7 +141,7 @@ def _open_bm25(folder: Path) -> Any:
 def _write_part(folder: Path, table: pa.Table, settings: SnapshotSettings) -> None:
     """One part's files from ``table`` (the LanceDB rows: display fields, content hash and
     vector): rows.arrow, vectors.npy, columns.npz, bm25/ and, from ``ann_min_rows`` rows,
-    hnsw.faiss."""
+    ivf.faiss, scan.faiss and scan_codes.npy."""
     folder.mkdir(parents=True)
     dimension = table.schema.field("vector").type.list_size
     flat = table.column("vector").combine_chunks().flatten().to_numpy()
@@ -156,7 +172,8 @@ def _write_part(folder: Path, table: pa.Table, settings: SnapshotSettings) -> No
 
     _write_bm25(folder / "bm25", table)
     if len(vectors) >= settings.ann_min_rows:
-        _write_graph(folder / "hnsw.faiss", vectors, settings)
+        _write_ivf(folder / IVF, vectors)
+        _write_scan_codes(folder, vectors)
 
 
 def _write_bm25(folder: Path, table: pa.Table) -> None:
@@ -195,18 +212,41 @@ def _int_dates(table: pa.Table) -> pa.Schema:
     return pa.schema([f.with_type(pa.int64()) if f.name == "published_at" else f for f in fields])
 
 
-def _write_graph(path: Path, vectors: np.ndarray, settings: SnapshotSettings) -> None:
+def _write_ivf(path: Path, vectors: np.ndarray) -> None:
+    """An inverted file over ``vectors``: as many lists as the square root of the rows (at
+    least 16), each row's residual to its list's centre as 4-bit product-quantised codes,
+    two dimensions to a code, packed for fast scan."""
     import faiss
 
-    index = faiss.IndexHNSWSQ(
-        vectors.shape[1], faiss.ScalarQuantizer.QT_8bit, settings.m, faiss.METRIC_INNER_PRODUCT
+    rows, dimension = vectors.shape
+    lists = max(16, round(np.sqrt(rows)))
+    pieces = dimension // 2 if dimension % 2 == 0 else dimension
+    index = faiss.IndexIVFPQFastScan(
+        faiss.IndexFlatIP(dimension), dimension, lists, pieces, 4, faiss.METRIC_INNER_PRODUCT
     )
-    index.hnsw.efConstruction = settings.ef_construction
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # a search may have set this thread's to 1
-    sample = vectors[np.random.default_rng(0).permutation(len(vectors))[:100_000]]
-    index.train(sample)
-    index.add(vectors)
+    # k-means wants some dozens of rows per list: a sample of those, at least 100,000
+    sample = min(rows, max(100_000, 64 * lists))
+    index.train(vectors[np.sort(np.random.default_rng(0).permutation(rows)[:sample])])
+    for start in range(0, rows, 100_000):  # a memory-mapped matrix is read a block at a time
+        index.add(np.ascontiguousarray(vectors[start : start + 100_000], dtype=np.float32))
     faiss.write_index(index, str(path))
+
+
+def _write_scan_codes(folder: Path, vectors: np.ndarray) -> None:
+    """4-bit product-quantised codes of ``vectors``, one per dimension, for the scans of
+    selective filters (:meth:`Part.vector_search`): the trained, empty quantiser in
+    scan.faiss and the codes in scan_codes.npy (memory-mapped, so workers share them). Two
+    dimensions to a code would halve them, but lost recall on rows that sit close together
+    (tests/index/test_snapshot.py)."""
+    import faiss
+
+    dimension = vectors.shape[1]
+    index = faiss.IndexPQ(dimension, dimension, 4, faiss.METRIC_INNER_PRODUCT)
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    index.train(vectors[np.random.default_rng(0).permutation(len(vectors))[:100_000]])
+    np.save(folder / "scan_codes.npy", index.sa_encode(vectors))
+    faiss.write_index(index, str(folder / "scan.faiss"))
 
 
 def _new_folder(root: Path, version: int, kind: str) -> Path:
@@ -281,6 +321,16 @@ def read_meta(folder: Path) -> dict[str, Any]:
     return meta
 
 
+def readable(folder: Path) -> bool:
+    """Whether ``folder`` holds a snapshot this version of podseek reads (one written by an
+    older version is replaced by the next ``podseek index``)."""
+    try:
+        read_meta(folder)
+    except PodseekError:
+        return False
+    return True
+
+
 def prune(root: Path, keep: Sequence[str]) -> None:
     """Remove snapshot folders other than ``keep`` and the full ones they stand on. A reader
     that has one open keeps reading it: its files stay until it closes them."""
@@ -312,20 +362,24 @@ class Part:
         # one chunk: Arrow's take on a chunked column first joins its chunks (a copy of the
         # whole column per call); the ids are small enough to join once, here
         self.ids = self.rows.column("id").combine_chunks()
-        graph = folder / "hnsw.faiss"
+        has_ivf = (folder / IVF).exists()
         # small parts are read into memory; large ones stay on disk, read where re-ranked
-        self.vectors = np.load(folder / "vectors.npy", mmap_mode="r" if graph.exists() else None)
+        self.vectors = np.load(folder / "vectors.npy", mmap_mode="r" if has_ivf else None)
         import faiss
 
-        self.graph = self.codes = None
-        if graph.exists():
-            self.graph = faiss.read_index(str(graph))
-            self.codes = faiss.downcast_index(self.graph.storage)
+        self.ivf = self.scan = None
+        if has_ivf:
+            self.ivf = faiss.read_index(str(folder / IVF))
+            self.scan = faiss.read_index(str(folder / "scan.faiss"))
+            self.scan_codes = np.load(folder / "scan_codes.npy", mmap_mode="r")
         else:
             # exact search in faiss, not NumPy: a matrix-vector product through a threaded
             # BLAS slows down many times over when the other cores are busy (docs/results.md)
             self.flat = faiss.IndexFlatIP(self.vectors.shape[1])
             self.flat.add(np.ascontiguousarray(self.vectors, dtype=np.float32))
+        self._scans: OrderedDict[Hashable, tuple[np.ndarray, Any]] = OrderedDict()
+        self._scans_bytes = 0
+        self._scans_lock = threading.Lock()
         with np.load(folder / "columns.npz") as columns:
             self.columns = {name: columns[name] for name in columns.files}
         self.languages = {v: n for n, v in enumerate(self.columns["language_values"])}
@@ -384,9 +438,15 @@ class Part:
     # vectors -----------------------------------------------------------------------------
 
     def vector_search(
-        self, vector: np.ndarray, limit: int, keep: np.ndarray | None
+        self,
+        vector: np.ndarray,
+        limit: int,
+        keep: np.ndarray | None,
+        key: Hashable | None = None,
     ) -> list[tuple[int, float]]:
-        """The ``limit`` nearest rows that ``keep`` allows, as ``(row, cosine)``."""
+        """The ``limit`` nearest rows that ``keep`` allows, as ``(row, cosine)``. ``key``
+        names ``keep`` where the same mask will come again (a filter on a language, a show,
+        a category): its rows' fast-scan codes are gathered once and kept."""
         if self.size == 0 or limit <= 0:
             return []
         import faiss
@@ -399,28 +459,58 @@ class Part:
         kept = self.size if keep is None else int(np.count_nonzero(keep))
         if kept == 0:
             return []
-        selector = None
-        if keep is not None:
-            bits = np.packbits(keep, bitorder="little")  # referenced until the search ends
-            selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(bits))
-        if self.graph is None:
-            scores, rows = self.flat.search(query, min(limit, kept), params=_params(selector))
+        if self.ivf is None:
+            with _selector(keep) as selector:
+                scores, rows = self.flat.search(query, min(limit, kept), params=selector)
             return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
-        wanted = min(kept, limit * self.settings.refine)
-        if selector is not None and kept <= self.settings.exact_share * self.size:
-            # a selective filter: an exact scan of the kept rows' 8-bit codes
-            _, found = self.codes.search(query, wanted, params=_params(selector))
+        wanted = min(kept, max(limit * self.settings.refine, self.settings.min_candidates))
+        lists = self.ivf.nlist
+        if keep is None:
+            params = faiss.SearchParametersIVF(nprobe=min(lists, self.settings.probes))
+            _, found = self.ivf.search(query, wanted, params=params)
+        elif kept <= wanted:  # so few rows that all of them are re-ranked: exact
+            return self._rerank(query[0], limit, np.flatnonzero(keep))
+        elif kept <= self.settings.exact_share * self.size and key is not None:
+            # a selective filter on a value: a scan of the kept rows' gathered 4-bit codes
+            # (one per dimension, finer than the inverted file's), the best re-ranked
+            rows, scan = self._scan_of(key, keep)
+            _, found = scan.search(query, wanted)
+            found = rows[found[0][found[0] >= 0]][None, :]
         else:
-            ef = max(self.settings.ef_search, wanted)
-            params = faiss.SearchParametersHNSW(efSearch=ef)
-            if selector is not None:
-                # the graph's search breadth counts the rows the filter drops too: widen it
-                # by the share the filter keeps, or recall falls with the share
-                # (benchmarks/ann_libraries.py)
-                params.efSearch = min(self.size, int(ef * self.size / kept))
-                params.sel = selector
-            _, found = self.graph.search(query, wanted, params=params)
+            # the mask as a selector. The lists near the query hold a filter's rows in the
+            # filter's share, fewer where its rows sit together elsewhere: a selective
+            # filter probes every list, a wider one as many more lists as it drops rows
+            probes = self.settings.probes * self.size / kept
+            if kept <= self.settings.exact_share * self.size:
+                probes = lists
+            with _selector(keep) as selector:
+                params = faiss.SearchParametersIVF(nprobe=min(lists, int(probes)), sel=selector.sel)
+                _, found = self.ivf.search(query, wanted, params=params)
         return self._rerank(query[0], limit, found[0][found[0] >= 0])
+
+    def _scan_of(self, key: Hashable, keep: np.ndarray) -> tuple[np.ndarray, Any]:
+        """The rows ``keep`` allows and a fast-scan index of their 4-bit codes, gathered on
+        the first search with ``key`` and kept (the least recently used dropped first) while
+        all kept fit ``scan_cache_bytes``."""
+        import faiss
+
+        with self._scans_lock:
+            if key in self._scans:
+                self._scans.move_to_end(key)
+                return self._scans[key]
+        rows = np.flatnonzero(keep)
+        gathered = faiss.clone_index(self.scan)  # trained, empty
+        gathered.add_sa_codes(np.ascontiguousarray(self.scan_codes[rows]))
+        scan = (rows, faiss.IndexPQFastScan(gathered))
+        size = rows.nbytes + len(rows) * self.scan_codes.shape[1]
+        with self._scans_lock:
+            if key not in self._scans and size <= self.settings.scan_cache_bytes:
+                self._scans[key] = scan
+                self._scans_bytes += size
+                while self._scans_bytes > self.settings.scan_cache_bytes:
+                    old_rows, _ = self._scans.popitem(last=False)[1]
+                    self._scans_bytes -= old_rows.nbytes + len(old_rows) * self.scan_codes.shape[1]
+        return scan
 
     def _rerank(self, vector: np.ndarray, limit: int, rows: np.ndarray) -> list[tuple[int, float]]:
         """``rows`` ordered by their exact float32 cosine, the best ``limit``."""
@@ -490,10 +580,18 @@ class Part:
         return zip(self.ids.to_pylist(), self.rows.column("content_hash").to_pylist(), strict=True)
 
 
-def _params(selector: Any) -> Any:
+@contextmanager
+def _selector(keep: np.ndarray | None) -> Iterator[Any]:
+    """faiss search parameters that admit the rows ``keep`` allows (``None``: all rows); the
+    bitmap they point to lives until the search is done."""
     import faiss
 
-    return faiss.SearchParameters(sel=selector) if selector is not None else None
+    if keep is None:
+        yield None
+        return
+    bits = np.packbits(keep, bitorder="little")
+    selector = faiss.IDSelectorBitmap(len(keep), faiss.swig_ptr(bits))
+    yield faiss.SearchParameters(sel=selector)
 
 
 def _conditions(schema: Any, filters: SearchFilters | None) -> list[Any]:
@@ -547,13 +645,13 @@ def _stored_hashes(folder: Path) -> tuple[list[str], list[str]]:
 
 def _can_extend(folder: Path, lance: Any, settings: SnapshotSettings) -> bool:
     """Whether a delta on the full snapshot in ``folder`` can stand for ``lance``'s table:
-    the same table, and a graph exactly when the table is large enough for one."""
+    the same table, and an inverted file exactly when the table is large enough for one."""
     if not (folder / "base").is_dir():
         return False
     meta = read_meta(folder)
-    has_graph = (folder / "base" / "hnsw.faiss").exists()
-    wants_graph = lance.count() >= settings.ann_min_rows
-    return meta.get("table") == lance.table_name and has_graph == wants_graph
+    has_ivf = (folder / "base" / IVF).exists()
+    wants_ivf = lance.count() >= settings.ann_min_rows
+    return meta.get("table") == lance.table_name and has_ivf == wants_ivf
 
 
 def refresh(
@@ -566,10 +664,10 @@ def refresh(
     settings = settings or SnapshotSettings()
     root = Path(root)
     base = None
-    if previous is not None and (root / previous).is_dir():
+    if previous is not None and readable(root / previous):
         meta = read_meta(root / previous)
         base = previous if meta["kind"] == "full" else meta["base"]
-        if not _can_extend(root / base, lance, settings):
+        if not readable(root / base) or not _can_extend(root / base, lance, settings):
             base = None
     folder = None
     if base is not None:

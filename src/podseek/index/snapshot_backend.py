@@ -94,7 +94,7 @@ class SnapshotBackend:
 
     def optimize(self) -> dict[str, Any]:
         built = self.lance.optimize()
-        self._stale = True  # the snapshot may now want its graph
+        self._stale = True  # the snapshot may now want its inverted file
         self._current()
         return built
 
@@ -107,7 +107,7 @@ class SnapshotBackend:
 
     @property
     def uses_ann(self) -> bool:
-        return self._current().base.graph is not None
+        return self._current().base.ivf is not None
 
     # reads -------------------------------------------------------------------------------
 
@@ -158,10 +158,11 @@ class SnapshotBackend:
     ) -> list[list[Hit]]:
         self._current()
         keeps = [self._keep(part, filters) for part in self.parts]
+        key = _scan_key(filters)
         return [
             self._hits(
                 [
-                    part.vector_search(vector, limit, keep)
+                    part.vector_search(vector, limit, keep, key)
                     for part, keep in zip(self.parts, keeps, strict=True)
                 ],
                 limit,
@@ -246,3 +247,15 @@ class SnapshotBackend:
 
     def close(self) -> None:
         self.lance.close()
+
+
+def _scan_key(filters: SearchFilters | None) -> SearchFilters | None:
+    """``filters`` where they name a set of rows that listeners filter by again and again (a
+    language, a show, a category), so that a part keeps those rows' scan codes gathered;
+    ``None`` for dates and durations, whose values are endless."""
+    if filters is None or filters.is_empty():
+        return None
+    ranges = (filters.after, filters.before, filters.min_duration, filters.max_duration)
+    if filters.not_show_id is not None or any(value is not None for value in ranges):
+        return None
+    return filters
