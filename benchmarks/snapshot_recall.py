@@ -36,7 +36,15 @@ from search_parts import nearest_share
 from serve_load import topics
 
 from podseek.index.base import SearchFilters
-from podseek.index.snapshot import IVF, SNAPSHOTS, Part, SnapshotSettings, _write_ivf, read_meta
+from podseek.index.snapshot import (
+    IVF,
+    SNAPSHOTS,
+    Part,
+    SnapshotSettings,
+    _sample,
+    _write_ivf,
+    read_meta,
+)
 from podseek.models.registry import load_encoder
 
 
@@ -99,16 +107,16 @@ def compare_hnsw(
     graph.hnsw.efConstruction = 128
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     started = time.perf_counter()
-    graph.train(np.asarray(vectors[np.random.default_rng(0).permutation(part.size)[:100_000]]))
+    graph.train(_sample(vectors, 100_000))
     graph.add(np.ascontiguousarray(vectors, dtype=np.float32))  # at once, as it was built
     built = time.perf_counter() - started
+    ivf_mb = (folder / IVF).stat().st_size / 2**20
     with tempfile.TemporaryDirectory() as scratch:
         faiss.write_index(graph, f"{scratch}/hnsw.faiss")
         graph_mb = Path(f"{scratch}/hnsw.faiss").stat().st_size / 2**20
-    ivf_mb = (folder / IVF).stat().st_size / 2**20
-    started = time.perf_counter()
-    _write_ivf(Path(tempfile.mkdtemp()) / IVF, np.asarray(vectors))
-    ivf_built = time.perf_counter() - started
+        started = time.perf_counter()
+        _write_ivf(Path(scratch) / IVF, np.asarray(vectors))
+        ivf_built = time.perf_counter() - started
     print(
         f"\nHNSW graph: built in {built:.0f} s, {graph_mb:,.0f} MB; "
         f"the inverted file: built in {ivf_built:.0f} s, {ivf_mb:,.0f} MB"

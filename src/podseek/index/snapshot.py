@@ -226,8 +226,7 @@ def _write_ivf(path: Path, vectors: np.ndarray) -> None:
     )
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # a search may have set this thread's to 1
     # k-means wants some dozens of rows per list: a sample of those, at least 100,000
-    sample = min(rows, max(100_000, 64 * lists))
-    index.train(vectors[np.sort(np.random.default_rng(0).permutation(rows)[:sample])])
+    index.train(_sample(vectors, max(100_000, 64 * lists)))
     for start in range(0, rows, 100_000):  # a memory-mapped matrix is read a block at a time
         index.add(np.ascontiguousarray(vectors[start : start + 100_000], dtype=np.float32))
     faiss.write_index(index, str(path))
@@ -244,9 +243,16 @@ def _write_scan_codes(folder: Path, vectors: np.ndarray) -> None:
     dimension = vectors.shape[1]
     index = faiss.IndexPQ(dimension, dimension, 4, faiss.METRIC_INNER_PRODUCT)
     faiss.omp_set_num_threads(os.cpu_count() or 1)
-    index.train(vectors[np.random.default_rng(0).permutation(len(vectors))[:100_000]])
+    index.train(_sample(vectors, 100_000))
     np.save(folder / "scan_codes.npy", index.sa_encode(vectors))
     faiss.write_index(index, str(folder / "scan.faiss"))
+
+
+def _sample(vectors: np.ndarray, size: int) -> np.ndarray:
+    """Up to ``size`` rows of ``vectors`` drawn at random (the same ones each time), in file
+    order, to train a quantiser on."""
+    rows = np.sort(np.random.default_rng(0).permutation(len(vectors))[:size])
+    return np.ascontiguousarray(vectors[rows], dtype=np.float32)
 
 
 def _new_folder(root: Path, version: int, kind: str) -> Path:
@@ -324,11 +330,14 @@ def read_meta(folder: Path) -> dict[str, Any]:
 def readable(folder: Path) -> bool:
     """Whether ``folder`` holds a snapshot this version of podseek reads (one written by an
     older version is replaced by the next ``podseek index``)."""
+    return _meta_if_readable(folder) is not None
+
+
+def _meta_if_readable(folder: Path) -> dict[str, Any] | None:
     try:
-        read_meta(folder)
+        return read_meta(folder)
     except PodseekError:
-        return False
-    return True
+        return None
 
 
 def prune(root: Path, keep: Sequence[str]) -> None:
@@ -502,15 +511,18 @@ class Part:
         gathered = faiss.clone_index(self.scan)  # trained, empty
         gathered.add_sa_codes(np.ascontiguousarray(self.scan_codes[rows]))
         scan = (rows, faiss.IndexPQFastScan(gathered))
-        size = rows.nbytes + len(rows) * self.scan_codes.shape[1]
         with self._scans_lock:
-            if key not in self._scans and size <= self.settings.scan_cache_bytes:
+            if key not in self._scans and self._bytes(rows) <= self.settings.scan_cache_bytes:
                 self._scans[key] = scan
-                self._scans_bytes += size
+                self._scans_bytes += self._bytes(rows)
                 while self._scans_bytes > self.settings.scan_cache_bytes:
                     old_rows, _ = self._scans.popitem(last=False)[1]
-                    self._scans_bytes -= old_rows.nbytes + len(old_rows) * self.scan_codes.shape[1]
+                    self._scans_bytes -= self._bytes(old_rows)
         return scan
+
+    def _bytes(self, rows: np.ndarray) -> int:
+        """What the gathered scan of ``rows`` holds: their row numbers and their codes."""
+        return rows.nbytes + len(rows) * self.scan_codes.shape[1]
 
     def _rerank(self, vector: np.ndarray, limit: int, rows: np.ndarray) -> list[tuple[int, float]]:
         """``rows`` ordered by their exact float32 cosine, the best ``limit``."""
@@ -646,9 +658,9 @@ def _stored_hashes(folder: Path) -> tuple[list[str], list[str]]:
 def _can_extend(folder: Path, lance: Any, settings: SnapshotSettings) -> bool:
     """Whether a delta on the full snapshot in ``folder`` can stand for ``lance``'s table:
     the same table, and an inverted file exactly when the table is large enough for one."""
-    if not (folder / "base").is_dir():
+    meta = _meta_if_readable(folder)
+    if meta is None or not (folder / "base").is_dir():
         return False
-    meta = read_meta(folder)
     has_ivf = (folder / "base" / IVF).exists()
     wants_ivf = lance.count() >= settings.ann_min_rows
     return meta.get("table") == lance.table_name and has_ivf == wants_ivf
@@ -664,10 +676,10 @@ def refresh(
     settings = settings or SnapshotSettings()
     root = Path(root)
     base = None
-    if previous is not None and readable(root / previous):
-        meta = read_meta(root / previous)
+    meta = _meta_if_readable(root / previous) if previous is not None else None
+    if meta is not None:
         base = previous if meta["kind"] == "full" else meta["base"]
-        if not readable(root / base) or not _can_extend(root / base, lance, settings):
+        if not _can_extend(root / base, lance, settings):
             base = None
     folder = None
     if base is not None:
