@@ -150,6 +150,31 @@ def test_hybrid_fusion_method_is_a_choice(searcher: Searcher) -> None:
     assert adaptive[0][1] == pytest.approx(1.0)
 
 
+def test_hybrid_ranks_alike_with_its_keyword_half_beside_or_after_its_vector_half(
+    searcher: Searcher,
+) -> None:
+    queries = ["meteor shower", "shooting stars this month", "bread baking at home", "zzzz"]
+    filters = SearchFilters(language="en")
+    overlapped = searcher.rank(queries, k=5, mode=SearchMode.HYBRID, filters=filters)
+    try:
+        searcher.overlap = False
+        serial = searcher.rank(queries, k=5, mode=SearchMode.HYBRID, filters=filters)
+    finally:
+        searcher.overlap = True
+    assert overlapped == serial and overlapped[0][0][0] == "rss:show:ns-001"
+
+
+def test_an_error_in_the_keyword_half_reaches_the_caller(
+    searcher: Searcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("keyword index unreadable")
+
+    monkeypatch.setattr(searcher.backend, "keyword_search", broken)
+    with pytest.raises(RuntimeError, match="keyword index unreadable"):
+        searcher.search("meteor shower", mode=SearchMode.HYBRID)
+
+
 def test_adaptive_weight_follows_the_query_words_in_the_keyword_hits(searcher: Searcher) -> None:
     assert content_words("How do I watch the Geminids?") == {"watch", "geminids"}
     assert query_coverage("watch the geminids", ["Watching the Geminids", "Geminids"]) == 0.5

@@ -5,6 +5,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
@@ -30,6 +31,10 @@ from podseek.search.snippets import make_snippet
 
 # an ensemble weighs its two encoders' lists alike: their sum, as measured on the dev half
 ENSEMBLE_ALPHA = 0.5
+
+# the keyword half of a hybrid search runs here while the query is encoded and its vector
+# searched: the encoder releases the GIL, so the two halves overlap on a second core
+_KEYWORD_SIDE = ThreadPoolExecutor(max_workers=8, thread_name_prefix="podseek-keyword")
 
 
 class SearchMode(StrEnum):
@@ -140,6 +145,8 @@ class Searcher:
         segments: segment search over the transcripts' windows (same encoder): a search
             with ``segments=True`` fuses the episodes its windows score into the ranking and
             returns each result's moments.
+        overlap: a hybrid search runs its keyword half on a second thread while the query
+            is encoded and its vector searched (off: one after the other).
     """
 
     def __init__(
@@ -151,6 +158,7 @@ class Searcher:
         query_vectors: QueryVectorCache | None = None,
         partner: "Searcher | None" = None,
         segments: SegmentSearch | None = None,
+        overlap: bool = True,
     ) -> None:
         index.check_encoder(encoder)
         self.partner = partner
@@ -162,6 +170,7 @@ class Searcher:
         )
         self.depth = depth
         self.fusion = Fusion(fusion)
+        self.overlap = overlap
 
     def rank(
         self,
@@ -191,30 +200,48 @@ class Searcher:
         ensemble = self.partner is not None and mode is not SearchMode.KEYWORD
         lifted = windows is not None and self.segments is not None
         depth = max(k, self.depth) if mode is SearchMode.HYBRID or ensemble or lifted else k
-        dense = sparse = None
-        if mode in (SearchMode.SEMANTIC, SearchMode.HYBRID):
-            dense = self._dense(queries, depth, filters)
-        if mode in (SearchMode.KEYWORD, SearchMode.HYBRID):
+        dense = theirs = sparse = keyword = None
+        alphas: list[float] = []
+        if mode is SearchMode.KEYWORD:
             sparse = self.backend.keyword_search(queries, depth, filters)
+        elif mode is SearchMode.HYBRID and self.overlap:
+            keyword = _KEYWORD_SIDE.submit(self._keyword_side, queries, depth, filters, fetched)
+        elif mode is SearchMode.HYBRID:
+            sparse, alphas = self._keyword_side(queries, depth, filters, fetched)
+        if mode is not SearchMode.KEYWORD:
+            dense = self._dense(queries, depth, filters)
+            if ensemble:
+                assert self.partner is not None
+                theirs = self.partner._dense(queries, depth, filters)
+        if keyword is not None:
+            sparse, alphas = keyword.result()
         if dense is None:
             assert sparse is not None
             lists = sparse
         else:
-            alphas = self._alphas(queries, sparse, fetched) if sparse is not None else []
             lists = self._fused(dense, sparse, alphas)
-            if ensemble:
-                assert self.partner is not None
+            if theirs is not None:
                 # their vectors, fused with the same keyword list and weight
-                theirs = self._fused(self.partner._dense(queries, depth, filters), sparse, alphas)
                 lists = [
                     convex_combination(mine[:depth], other[:depth], ENSEMBLE_ALPHA)
-                    for mine, other in zip(lists, theirs, strict=True)
+                    for mine, other in zip(lists, self._fused(theirs, sparse, alphas), strict=True)
                 ]
         if lifted:
             assert self.segments is not None and windows is not None
             lists, found = self.segments.lift(queries, [h[:depth] for h in lists], mode, filters)
             windows.extend(found)
         return [hits[:k] for hits in lists]
+
+    def _keyword_side(
+        self,
+        queries: Sequence[str],
+        depth: int,
+        filters: SearchFilters | None,
+        fetched: dict[str, dict],
+    ) -> tuple[list[list[Hit]], list[float]]:
+        """A hybrid search's keyword lists and the fusion weights they give."""
+        sparse = self.backend.keyword_search(queries, depth, filters)
+        return sparse, self._alphas(queries, sparse, fetched)
 
     def _fused(
         self, dense: list[list[Hit]], sparse: list[list[Hit]] | None, alphas: list[float]
