@@ -1,5 +1,6 @@
 """Semantic, keyword and hybrid search with filters, over a real index and real weights."""
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -11,6 +12,7 @@ from podseek.errors import NotFound
 from podseek.index.base import SearchFilters
 from podseek.index.episode_index import EpisodeIndex, build_index
 from podseek.models.registry import load_encoder
+from podseek.search import engine
 from podseek.search.engine import SameShow, Searcher, SearchMode, Sort
 from podseek.search.fusion import (
     ADAPTIVE_MIN_ALPHA,
@@ -162,6 +164,26 @@ def test_hybrid_ranks_alike_with_its_keyword_half_beside_or_after_its_vector_hal
     finally:
         searcher.overlap = True
     assert overlapped == serial and overlapped[0][0][0] == "rss:show:ns-001"
+
+
+def test_only_a_search_running_alone_hands_its_keyword_half_to_a_second_thread(
+    searcher: Searcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    keyword_search = searcher.backend.keyword_search
+
+    def recorded(*args: object) -> list:
+        threads.append(threading.current_thread().name)
+        return keyword_search(*args)
+
+    monkeypatch.setattr(searcher.backend, "keyword_search", recorded)
+    alone = searcher.rank(["meteor shower"], k=3)
+    with engine._IN_FLIGHT:  # another search is running: under load, one thread each
+        busy = searcher.rank(["meteor shower"], k=3)
+    assert (
+        threads[0].startswith("podseek-keyword") and threads[1] == threading.current_thread().name
+    )
+    assert alone == busy
 
 
 def test_an_error_in_the_keyword_half_reaches_the_caller(

@@ -34,7 +34,29 @@ ENSEMBLE_ALPHA = 0.5
 
 # the keyword half of a hybrid search runs here while the query is encoded and its vector
 # searched: the encoder releases the GIL, so the two halves overlap on a second core
-_KEYWORD_SIDE = ThreadPoolExecutor(max_workers=8, thread_name_prefix="podseek-keyword")
+_KEYWORD_SIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="podseek-keyword")
+
+
+class _InFlight:
+    """How many searches this process is ranking now. A second thread helps a search only
+    when a core is idle: under load every core is busy already, and the hand-over between
+    threads costs throughput (docs/results.md), so only a search running alone overlaps."""
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> int:
+        with self._lock:
+            self._running += 1
+            return self._running
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._running -= 1
+
+
+_IN_FLIGHT = _InFlight()
 
 
 class SearchMode(StrEnum):
@@ -145,8 +167,9 @@ class Searcher:
         segments: segment search over the transcripts' windows (same encoder): a search
             with ``segments=True`` fuses the episodes its windows score into the ranking and
             returns each result's moments.
-        overlap: a hybrid search runs its keyword half on a second thread while the query
-            is encoded and its vector searched (off: one after the other).
+        overlap: a hybrid search that is the only one running in the process runs its
+            keyword half on a second thread while the query is encoded and its vector
+            searched (off: one after the other, as every search does under load).
     """
 
     def __init__(
@@ -196,7 +219,20 @@ class Searcher:
         """:meth:`rank`, keeping the rows it fetched (for hybrid fusion) in ``fetched``;
         with ``windows`` (a list to fill) and a segment index, the episodes are lifted by
         their windows, and each query's ``{episode id: windows}`` is appended to it."""
-        mode = SearchMode(mode)
+        with _IN_FLIGHT as running:
+            overlap = self.overlap and running == 1
+            return self._ranked(queries, k, SearchMode(mode), filters, fetched, windows, overlap)
+
+    def _ranked(
+        self,
+        queries: Sequence[str],
+        k: int,
+        mode: SearchMode,
+        filters: SearchFilters | None,
+        fetched: dict[str, dict],
+        windows: list[dict[str, list[Hit]]] | None,
+        overlap: bool,
+    ) -> list[list[Hit]]:
         ensemble = self.partner is not None and mode is not SearchMode.KEYWORD
         lifted = windows is not None and self.segments is not None
         depth = max(k, self.depth) if mode is SearchMode.HYBRID or ensemble or lifted else k
@@ -204,7 +240,7 @@ class Searcher:
         alphas: list[float] = []
         if mode is SearchMode.KEYWORD:
             sparse = self.backend.keyword_search(queries, depth, filters)
-        elif mode is SearchMode.HYBRID and self.overlap:
+        elif mode is SearchMode.HYBRID and overlap:
             keyword = _KEYWORD_SIDE.submit(self._keyword_side, queries, depth, filters, fetched)
         elif mode is SearchMode.HYBRID:
             sparse, alphas = self._keyword_side(queries, depth, filters, fetched)
