@@ -511,10 +511,11 @@ class Part:
         gathered = faiss.clone_index(self.scan)  # trained, empty
         gathered.add_sa_codes(np.ascontiguousarray(self.scan_codes[rows]))
         scan = (rows, faiss.IndexPQFastScan(gathered))
+        size = self._bytes(rows)
         with self._scans_lock:
-            if key not in self._scans and self._bytes(rows) <= self.settings.scan_cache_bytes:
+            if key not in self._scans and size <= self.settings.scan_cache_bytes:
                 self._scans[key] = scan
-                self._scans_bytes += self._bytes(rows)
+                self._scans_bytes += size
                 while self._scans_bytes > self.settings.scan_cache_bytes:
                     old_rows, _ = self._scans.popitem(last=False)[1]
                     self._scans_bytes -= self._bytes(old_rows)

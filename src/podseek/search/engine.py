@@ -220,46 +220,55 @@ class Searcher:
         with ``windows`` (a list to fill) and a segment index, the episodes are lifted by
         their windows, and each query's ``{episode id: windows}`` is appended to it."""
         mode = SearchMode(mode)
+        ensemble = self.partner is not None and mode is not SearchMode.KEYWORD
+        lifted = windows is not None and self.segments is not None
+        depth = max(k, self.depth) if mode is SearchMode.HYBRID or ensemble or lifted else k
+        dense, theirs, sparse, alphas = self._lists(queries, depth, mode, filters, fetched)
+        if dense is None:
+            assert sparse is not None
+            lists = sparse
+        else:
+            lists = self._fused(dense, sparse, alphas)
+            if theirs is not None:
+                # their vectors, fused with the same keyword list and weight
+                theirs = self._fused(theirs, sparse, alphas)
+                lists = [
+                    convex_combination(mine[:depth], other[:depth], ENSEMBLE_ALPHA)
+                    for mine, other in zip(lists, theirs, strict=True)
+                ]
+        if lifted:
+            assert self.segments is not None and windows is not None
+            lists, found = self.segments.lift(queries, [h[:depth] for h in lists], mode, filters)
+            windows.extend(found)
+        return [hits[:k] for hits in lists]
+
+    def _lists(
+        self,
+        queries: Sequence[str],
+        depth: int,
+        mode: SearchMode,
+        filters: SearchFilters | None,
+        fetched: dict[str, dict],
+    ) -> tuple[list[list[Hit]] | None, list[list[Hit]] | None, list[list[Hit]] | None, list[float]]:
+        """The ranked lists a search fuses: its vector lists, its partner's, its keyword
+        lists, and the fusion weights those give (the lists a mode does not use are None).
+        A hybrid search running alone computes its keyword half on a second thread."""
+        dense = theirs = sparse = keyword = None
+        alphas: list[float] = []
         with _IN_FLIGHT as running:
-            overlap = self.overlap and running == 1  # see _InFlight
-            ensemble = self.partner is not None and mode is not SearchMode.KEYWORD
-            lifted = windows is not None and self.segments is not None
-            depth = max(k, self.depth) if mode is SearchMode.HYBRID or ensemble or lifted else k
-            dense = theirs = sparse = keyword = None
-            alphas: list[float] = []
             if mode is SearchMode.KEYWORD:
                 sparse = self.backend.keyword_search(queries, depth, filters)
-            elif mode is SearchMode.HYBRID and overlap:
+            elif mode is SearchMode.HYBRID and self.overlap and running == 1:
                 keyword = _KEYWORD_SIDE.submit(self._keyword_side, queries, depth, filters, fetched)
             elif mode is SearchMode.HYBRID:
                 sparse, alphas = self._keyword_side(queries, depth, filters, fetched)
             if mode is not SearchMode.KEYWORD:
                 dense = self._dense(queries, depth, filters)
-                if ensemble:
-                    assert self.partner is not None
+                if self.partner is not None:
                     theirs = self.partner._dense(queries, depth, filters)
             if keyword is not None:
                 sparse, alphas = keyword.result()
-            if dense is None:
-                assert sparse is not None
-                lists = sparse
-            else:
-                lists = self._fused(dense, sparse, alphas)
-                if theirs is not None:
-                    # their vectors, fused with the same keyword list and weight
-                    lists = [
-                        convex_combination(mine[:depth], other[:depth], ENSEMBLE_ALPHA)
-                        for mine, other in zip(
-                            lists, self._fused(theirs, sparse, alphas), strict=True
-                        )
-                    ]
-            if lifted:
-                assert self.segments is not None and windows is not None
-                lists, found = self.segments.lift(
-                    queries, [h[:depth] for h in lists], mode, filters
-                )
-                windows.extend(found)
-            return [hits[:k] for hits in lists]
+        return dense, theirs, sparse, alphas
 
     def _keyword_side(
         self,
