@@ -17,6 +17,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+# What podseek train writes into each model it saves (podseek.models.registry.RECORD).
+TRAINING_RECORD = "podseek-training.json"
 # The device names the device and search_device settings take (podseek.models.device).
 DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
 
@@ -74,7 +76,8 @@ class Settings(BaseSettings):
         "index` keeps a second index with it (<workspace>/index-ensemble), and every search "
         "encodes the query with both and sums their min-max normalised hybrid scores. Empty: "
         "one encoder (half the indexing, a faster search, less memory). Ignored when the index "
-        "model is this one.",
+        "model is this one. A model `podseek train` tuned is fused with this encoder's copy "
+        "tuned beside it on the same pairs (<model>-<ensemble model>).",
     )
     segments: bool = Field(
         True,
@@ -239,9 +242,22 @@ class Settings(BaseSettings):
         return self.home / "index"
 
     def ensemble_for(self, model: str) -> str | None:
-        """The ensemble model of an index built with ``model``: none when it would be the same
-        encoder twice."""
+        """The ensemble model of an index built with ``model``: the ensemble model's copy that
+        ``podseek train`` tuned beside ``model`` on the same pairs, when the workspace has one
+        (fused with a tuned model, the untuned partner undoes part of what the tuning taught);
+        else the setting itself; none when it would be the same encoder twice."""
+        partner = self.tuned_partner(model)
+        # a trained model's folder holds the record podseek train writes (models.registry)
+        if partner is not None and (self.home / "models" / partner / TRAINING_RECORD).is_file():
+            return partner
         return self.ensemble_model if self.ensemble_model != model else None
+
+    def tuned_partner(self, model: str) -> str | None:
+        """The name ``podseek train`` gives the ensemble model it tunes beside the workspace's
+        model ``model`` (none without an ensemble model, or for a folder's model)."""
+        if self.ensemble_model is None or self.ensemble_model == model or "/" in model:
+            return None
+        return f"{model}-{self.ensemble_model}"
 
     @property
     def ensemble_index_dir(self) -> Path:

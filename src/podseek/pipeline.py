@@ -34,7 +34,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from podseek.config import Settings
+from podseek.config import TRAINING_RECORD, Settings
 from podseek.errors import PodseekError, exit_reason
 from podseek.models.device import settings_device
 
@@ -196,6 +196,9 @@ def plan(options: PipelineOptions, settings: Settings) -> list[Stage]:
     if options.quick:
         split += ["--eval", QUICK["eval"], "--test", QUICK["test"]]
     model_dir = home / "models" / tuned
+    # podseek train tunes the ensemble model beside it, and searches with it fuse that copy
+    partner = settings.tuned_partner(tuned) if base != settings.ensemble_model else None
+    trained = [model_dir] + ([home / "models" / partner] if partner else [])
     evaluate = ["evaluate", "--models", f"base,{tuned}", "--run", RUN_NAME]
     evaluate += [arg for folder in options.qrels for arg in ("--qrels", str(folder))]
     report = settings.reports_dir / RUN_NAME
@@ -215,10 +218,13 @@ def plan(options: PipelineOptions, settings: Settings) -> list[Stage]:
         ),
         Stage(
             "train",
-            f"fine-tune {base} on the train split",
+            f"fine-tune {base} on the train split"
+            + (f", and {settings.ensemble_model} beside it" if partner else ""),
             ["train", "--base", base, "--name", tuned, "--seed", str(options.seed)],
-            done=lambda: (model_dir / "podseek-training.json").is_file(),
-            clear=lambda: _remove(model_dir, home / "models" / ".checkpoints" / tuned),
+            done=lambda: all((folder / TRAINING_RECORD).is_file() for folder in trained),
+            clear=lambda: _remove(
+                *trained, *(home / "models" / ".checkpoints" / f.name for f in trained)
+            ),
         ),
         Stage(
             "index",

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from podseek.beir import load_corpus, load_qrels
 from podseek.cli import app
-from podseek.config import Settings
+from podseek.config import Settings, get_settings
 from podseek.errors import PodseekError
 from podseek.models.base import Encoder
 from podseek.models.registry import RECORD, load_encoder
@@ -249,6 +249,38 @@ def test_train_command_prints_progress_on_stderr_and_json_on_stdout(
     assert mined.exit_code == 0, mined.output
     assert json.loads(mined.stdout)["settings"]["hard_negatives"] == 1  # the miner's table: stderr
     assert re.search(r"hard negatives found for \d+ of 8 pairs", mined.stderr), mined.stderr
+
+
+def test_train_tunes_the_ensemble_model_beside_and_searches_fuse_that_copy(
+    workspace: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_split(workspace.home)
+    monkeypatch.setenv("PODSEEK_ENSEMBLE_MODEL", "use-multilingual")
+
+    def podseek(*args: str) -> dict:
+        get_settings.cache_clear()
+        result = CliRunner().invoke(app, [*args, "--json"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    report = podseek("train", "--base", "minilm", "--name", "pair", "--batch", "4")
+    partner = report["partner"]
+    assert partner["name"] == "pair-use-multilingual" and partner["base"] == "use-multilingual"
+    assert partner["pairs"] == report["pairs"] == 8 and partner["train_loss"] > 0
+    settings = get_settings()
+    assert settings.ensemble_for("pair") == "pair-use-multilingual"
+    indexed = podseek("index", "--model", "pair")
+    assert indexed["ensemble"]["model"] == "pair-use-multilingual"
+    assert indexed["ensemble"]["rows"] == indexed["rows"]
+    assert podseek("search", "bread")["results"][0]["data"]
+
+    alone = podseek("train", "--base", "minilm", "--name", "alone", "--batch", "4", "--no-partner")
+    assert alone["partner"] is None
+    assert get_settings().ensemble_for("alone") == "use-multilingual"  # the untuned one
+    assert get_settings().ensemble_for("e5-small") == "use-multilingual"
+    monkeypatch.setenv("PODSEEK_ENSEMBLE_MODEL", "")
+    assert podseek("train", "--base", "minilm", "--name", "one", "--batch", "4")["partner"] is None
+    assert get_settings().ensemble_for("pair") is None  # one encoder: the setting rules
 
 
 def test_bad_requests_are_one_line_errors(home: Path, tmp_path: Path) -> None:

@@ -1,11 +1,14 @@
 """``podseek train``: fine-tune an encoder on the catalog's query-episode pairs."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from podseek.cli.common import JsonOption, app, print_json, user_errors
 from podseek.config import get_settings
+
+if TYPE_CHECKING:
+    from podseek.training.train import TrainReport
 
 
 @app.command("train")
@@ -64,6 +67,14 @@ def train_command(
         ),
     ] = 10.0,
     seed: Annotated[int, typer.Option(help="Seed of the order and the initialisation.")] = 0,
+    partner: Annotated[
+        bool,
+        typer.Option(
+            help="Also tune the ensemble model (PODSEEK_ENSEMBLE_MODEL) on the same pairs, as "
+            "<name>-<ensemble model>: searches with the tuned model fuse it instead of the "
+            "untuned one.",
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Fine-tune an encoder on the train split; a rerun after an interruption resumes.
@@ -82,37 +93,53 @@ def train_command(
     settings = get_settings()
     device = settings_device(settings)
     chosen = name or f"{base.rstrip('/').split('/')[-1]}-tuned"
-    report = train_model(
-        base,
-        settings.pairs_dir,
-        settings.home,
-        chosen,
-        TrainSettings(
-            batch_size=batch_size,
-            epochs=epochs,
-            warmup=warmup,
-            learning_rate=lr,
-            hard_negatives=hard_negatives,
-            seed=seed,
-            max_pairs=max_pairs,
-            max_seq_length=max_seq_length,
-            mini_batch=mini_batch,
-            save_minutes=checkpoint_minutes or None,
-        ),
-        device=device,
+    options = TrainSettings(
+        batch_size=batch_size,
+        epochs=epochs,
+        warmup=warmup,
+        learning_rate=lr,
+        hard_negatives=hard_negatives,
+        seed=seed,
+        max_pairs=max_pairs,
+        max_seq_length=max_seq_length,
+        mini_batch=mini_batch,
+        save_minutes=checkpoint_minutes or None,
     )
+    report = train_model(base, settings.pairs_dir, settings.home, chosen, options, device=device)
+    tuned_partner = settings.tuned_partner(chosen) if partner else None
+    partner_report = None
+    if tuned_partner is not None and base != settings.ensemble_model:
+        assert settings.ensemble_model is not None
+        partner_report = train_model(
+            settings.ensemble_model,
+            settings.pairs_dir,
+            settings.home,
+            tuned_partner,
+            options,
+            device=device,
+        )
     end_distributed()
     if distributed_rank() not in (None, 0):
         return  # rank 0 says it, once
     if as_json:
-        print_json(report.to_dict())
+        print_json(
+            report.to_dict() | {"partner": partner_report.to_dict() if partner_report else None}
+        )
         return
+    for trained in filter(None, (report, partner_report)):
+        typer.echo(_trained_line(trained))
+    typer.echo(f"saved to {report.folder}; use it with `podseek index --model {report.name}`")
+    if partner_report is not None:
+        typer.echo(f"its searches fuse {partner_report.name}, saved to {partner_report.folder}")
+
+
+def _trained_line(report: "TrainReport") -> str:
+    """What a training run did, in one line."""
     resumed = f", resumed from {report.resumed_from}" if report.resumed_from else ""
     loss = f", mean loss {report.train_loss:.3f}" if report.train_loss is not None else ""
     batch = f", global batch {report.global_batch:,}" if report.world_size > 1 else ""
-    typer.echo(
+    return (
         f"trained {report.name} from {report.base}: {report.pairs:,} pairs, {report.steps:,} "
         f"steps in {report.seconds:,.0f} s ({report.pairs_per_second:,.1f} pairs/s on "
         f"{report.device}{batch}{resumed}){loss}"
     )
-    typer.echo(f"saved to {report.folder}; use it with `podseek index --model {report.name}`")

@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from podseek.config import TRAINING_RECORD
 from podseek.errors import PodseekError
 from podseek.extras import install_command, installed, require
 from podseek.models.base import Encoder, SentenceTransformerEncoder
@@ -28,7 +29,7 @@ from podseek.models.onnx_queries import OnnxQueryEncoder, QueryEngine, can_expor
 
 # Written by ``podseek train`` into each model it saves: which data, base, settings and seed
 # made the model. A folder holding one is a model trained into the workspace.
-RECORD = "podseek-training.json"
+RECORD = TRAINING_RECORD
 USE_MODULE = "UseMultilingual"  # the port's class name, as a folder's modules.json names it
 
 
