@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from podseek.cli import app
 from podseek.config import Settings, get_settings
 from podseek.index.episode_index import EpisodeIndex, open_ensemble_index, read_manifest
-from podseek.models.registry import load_encoder
+from podseek.models.registry import load_encoder, query_languages
 from podseek.search.engine import Searcher, SearchMode
 from podseek.serve.app import create_app
 
@@ -71,6 +71,31 @@ def test_the_ranking_is_the_min_max_sum_of_both_encoders(home: Path, mode: Searc
         assert [s for _, s in hits] == pytest.approx([s / 2 for _, s in wanted])
     # keyword search is one list: the partner adds nothing
     assert both.rank(QUERIES, 5, SearchMode.KEYWORD) == first.rank(QUERIES, 5, SearchMode.KEYWORD)
+
+
+def test_a_partner_that_knows_only_english_joins_english_queries_only(home: Path) -> None:
+    settings = settings_for(home)
+    minilm = EpisodeIndex.open(settings)
+    use = open_ensemble_index(settings, minilm.manifest)
+    english = Searcher(
+        minilm, load_encoder("minilm", home), languages=query_languages("minilm", home)
+    )
+    assert english.languages == {"en"} and query_languages("use-multilingual", home) is None
+    alone = Searcher(use, load_encoder("use-multilingual", home))
+    gated = Searcher(use, alone.query_vectors.encoder, partner=english)
+    queries = ["watching meteors in winter", "römische geschichte der kaiserzeit", "bread"]
+    assert english.knows(queries) == [True, False, True]  # too short to tell: it joins
+    expected = fuse(
+        [Run({q: dict(h) for q, h in zip(queries, s.rank(queries, 100), strict=True)})
+         for s in (alone, english)],
+        norm="min-max",
+        method="sum",
+    )  # fmt: skip
+    ranked = gated.rank(queries, 5)
+    assert ranked[1] == alone.rank(queries[1:2], 5)[0]  # German: USE-multilingual alone
+    for query, hits in zip(queries[::2], ranked[::2], strict=True):  # English: the sum
+        wanted = sorted(expected[query].items(), key=lambda item: -item[1])[:5]
+        assert [i for i, _ in hits] == [i for i, _ in wanted]
 
 
 def test_search_and_the_server_use_both_and_writes_reach_both(

@@ -22,7 +22,7 @@ from podseek.cli import app
 from podseek.config import Settings, get_settings
 from podseek.errors import PodseekError
 from podseek.models.base import Encoder
-from podseek.models.registry import RECORD, load_encoder
+from podseek.models.registry import RECORD, load_encoder, query_languages
 from podseek.training.train import (
     ProgressMeter,
     TrainSettings,
@@ -269,6 +269,9 @@ def test_train_tunes_the_ensemble_model_beside_and_searches_fuse_that_copy(
     assert partner["pairs"] == report["pairs"] == 8 and partner["train_loss"] > 0
     settings = get_settings()
     assert settings.ensemble_for("pair") == "pair-use-multilingual"
+    # a tuned model knows the languages its base knows: MiniLM's English, USE's any
+    assert query_languages("pair", settings.home) == {"en"}
+    assert query_languages("pair-use-multilingual", settings.home) is None
     indexed = podseek("index", "--model", "pair")
     assert indexed["ensemble"]["model"] == "pair-use-multilingual"
     assert indexed["ensemble"]["rows"] == indexed["rows"]

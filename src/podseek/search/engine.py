@@ -13,6 +13,7 @@ from enum import StrEnum
 import numpy as np
 from pydantic import BaseModel
 
+from podseek.catalog.cleaning import detect_language
 from podseek.errors import NotFound
 from podseek.index.base import Hit, SearchFilters
 from podseek.index.episode_index import EpisodeIndex
@@ -31,6 +32,8 @@ from podseek.search.snippets import make_snippet
 
 # an ensemble weighs its two encoders' lists alike: their sum, as measured on the dev half
 ENSEMBLE_ALPHA = 0.5
+# Letters a query needs before its language is read (a partner's gate); shorter ones: any.
+QUERY_LANGUAGE_LETTERS = 12
 
 # the keyword half of a hybrid search runs here while the query is encoded and its vector
 # searched: the encoder releases the GIL, so the two halves overlap on a second core
@@ -167,6 +170,9 @@ class Searcher:
         segments: segment search over the transcripts' windows (same encoder): a search
             with ``segments=True`` fuses the episodes its windows score into the ranking and
             returns each result's moments.
+        languages: the languages ``encoder`` knows (ISO 639-1; ``None``: any): as a
+            partner, it joins the ranking of a query only when the query reads as one of them
+            (or is too short to tell), so an English-only partner does not cost the others.
         overlap: a hybrid search that is the only one running in the process runs its
             keyword half on a second thread while the query is encoded and its vector
             searched (off: one after the other, as every search does under load).
@@ -182,9 +188,11 @@ class Searcher:
         partner: "Searcher | None" = None,
         segments: SegmentSearch | None = None,
         overlap: bool = True,
+        languages: frozenset[str] | None = None,
     ) -> None:
         index.check_encoder(encoder)
         self.partner = partner
+        self.languages = languages
         self.segments = segments
         self.index = index
         self.backend = index.backend
@@ -232,9 +240,14 @@ class Searcher:
             if theirs is not None:
                 # their vectors, fused with the same keyword list and weight
                 theirs = self._fused(theirs, sparse, alphas)
+                assert self.partner is not None
                 lists = [
                     convex_combination(mine[:depth], other[:depth], ENSEMBLE_ALPHA)
-                    for mine, other in zip(lists, theirs, strict=True)
+                    if joins
+                    else mine
+                    for mine, other, joins in zip(
+                        lists, theirs, self.partner.knows(queries), strict=True
+                    )
                 ]
         if lifted:
             assert self.segments is not None and windows is not None
@@ -269,6 +282,14 @@ class Searcher:
             if keyword is not None:
                 sparse, alphas = keyword.result()
         return dense, theirs, sparse, alphas
+
+    def knows(self, queries: Sequence[str]) -> list[bool]:
+        """Whether each query is in a language this searcher's encoder knows (py3langid;
+        a query too short to tell counts as known)."""
+        if self.languages is None:
+            return [True] * len(queries)
+        known = self.languages | {""}
+        return [detect_language(q, min_letters=QUERY_LANGUAGE_LETTERS) in known for q in queries]
 
     def _keyword_side(
         self,

@@ -9,7 +9,7 @@ from podseek.config import Settings
 from podseek.errors import PodseekError, Unavailable
 from podseek.index.episode_index import EpisodeIndex, open_ensemble_index
 from podseek.models.device import settings_device
-from podseek.models.registry import load_encoder
+from podseek.models.registry import load_encoder, query_languages
 from podseek.search.engine import Searcher
 from podseek.search.segments import segment_search
 
@@ -39,7 +39,13 @@ def open_searcher(
         second_encoder = load_encoder(
             second.manifest.model.name, settings.home, settings.query_engine, device
         )
-        partner = Searcher(second, second_encoder, settings.hybrid_depth, settings.hybrid_fusion)
+        partner = Searcher(
+            second,
+            second_encoder,
+            settings.hybrid_depth,
+            settings.hybrid_fusion,
+            languages=query_languages(second.manifest.model.name, settings.home),
+        )
     searcher = Searcher(
         index, encoder, settings.hybrid_depth, settings.hybrid_fusion, partner=partner
     )

@@ -236,7 +236,7 @@ class SearchService:
     def _searcher(self, index: EpisodeIndex, in_use: set[str]) -> Searcher:
         """A searcher over ``index`` with its model, loaded once per model (and kept, with
         its query vectors, across index versions built by that model)."""
-        from podseek.models.registry import load_encoder
+        from podseek.models.registry import load_encoder, query_languages
 
         settings = self.settings
         model = index.manifest.model
@@ -256,6 +256,7 @@ class SearchService:
             settings.hybrid_depth,
             settings.hybrid_fusion,
             query_vectors=self._query_vectors[key],
+            languages=query_languages(model.name, settings.home),
         )
 
     def cache_counts(self) -> dict[str, int]:
