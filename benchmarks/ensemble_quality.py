@@ -19,7 +19,7 @@ from ranx import Qrels, Run, evaluate
 from podseek.beir import load_beir
 from podseek.config import Settings
 from podseek.index.episode_index import EpisodeIndex, open_ensemble_index
-from podseek.models.registry import load_encoder
+from podseek.models.registry import load_encoder, query_languages
 from podseek.search.engine import Searcher, SearchMode
 
 DEVSET = Path(__file__).resolve().parent / "devset" / "listennotes"
@@ -43,7 +43,9 @@ def main() -> None:
         searchers[model] = Searcher(index, load_encoder(model, settings.home))
     first, second = searchers.values()
     # new query-vector caches: the pair's time includes encoding each query with both
-    partner = Searcher(second.index, second.query_vectors.encoder)
+    # an English-only partner (MiniLM) joins English queries only, as in podseek search
+    languages = query_languages(second.index.manifest.model.name, settings.home)
+    partner = Searcher(second.index, second.query_vectors.encoder, languages=languages)
     pair = Searcher(first.index, first.query_vectors.encoder, partner=partner)
     searchers[" + ".join(searchers)] = pair
     ids = list(half.queries)
