@@ -252,10 +252,13 @@ class Settings(BaseSettings):
             return partner
         return self.ensemble_model if self.ensemble_model != model else None
 
-    def tuned_partner(self, model: str) -> str | None:
+    def tuned_partner(self, model: str, base: str | None = None) -> str | None:
         """The name ``podseek train`` gives the ensemble model it tunes beside the workspace's
-        model ``model`` (none without an ensemble model, or for a folder's model)."""
-        if self.ensemble_model is None or self.ensemble_model == model or "/" in model:
+        model ``model`` (trained from ``base``, when known): none without an ensemble model,
+        for a folder's model, or for one that is the ensemble model or was trained from it."""
+        if self.ensemble_model is None or "/" in model:
+            return None
+        if self.ensemble_model in (model, base):
             return None
         return f"{model}-{self.ensemble_model}"
 

@@ -197,7 +197,7 @@ def plan(options: PipelineOptions, settings: Settings) -> list[Stage]:
         split += ["--eval", QUICK["eval"], "--test", QUICK["test"]]
     model_dir = home / "models" / tuned
     # podseek train tunes the ensemble model beside it, and searches with it fuse that copy
-    partner = settings.tuned_partner(tuned) if base != settings.ensemble_model else None
+    partner = settings.tuned_partner(tuned, base)
     trained = [model_dir] + ([home / "models" / partner] if partner else [])
     evaluate = ["evaluate", "--models", f"base,{tuned}", "--run", RUN_NAME]
     evaluate += [arg for folder in options.qrels for arg in ("--qrels", str(folder))]

@@ -106,9 +106,9 @@ def train_command(
         save_minutes=checkpoint_minutes or None,
     )
     report = train_model(base, settings.pairs_dir, settings.home, chosen, options, device=device)
-    tuned_partner = settings.tuned_partner(chosen) if partner else None
+    tuned_partner = settings.tuned_partner(chosen, base) if partner else None
     partner_report = None
-    if tuned_partner is not None and base != settings.ensemble_model:
+    if tuned_partner is not None:
         assert settings.ensemble_model is not None
         partner_report = train_model(
             settings.ensemble_model,
