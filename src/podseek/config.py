@@ -19,6 +19,9 @@ from pydantic_settings import (
 
 # What podseek train writes into each model it saves (podseek.models.registry.RECORD).
 TRAINING_RECORD = "podseek-training.json"
+# What podseek train-reranker writes into each re-ranker it saves (podseek.models.reranker):
+# a folder with it is a cross-encoder, never an encoder to index with.
+RERANKER_RECORD = "podseek-reranker.json"
 # The device names the device and search_device settings take (podseek.models.device).
 DEVICE_PATTERN = r"^(auto|cpu|mps|cuda(:\d+)?)$"
 
@@ -165,6 +168,24 @@ class Settings(BaseSettings):
         "unset, a collection is named after the index table (episodes_<hash>). Set it to "
         "keep two workspaces that share one Milvus server apart.",
     )
+    reranker: str | None = Field(
+        None,
+        description="A cross-encoder that re-ranks the top rerank_depth episodes of every "
+        "semantic and hybrid search, reading the query and each episode's text together: a "
+        "re-ranker `podseek train-reranker` trained into the workspace, or its folder. Empty "
+        "(the default): off; on a CPU it costs far more per search than the encoders "
+        "(docs/results.md).",
+    )
+    rerank_depth: int = Field(
+        30, ge=2, le=200, description="Episodes of a search's ranking the re-ranker reorders."
+    )
+    rerank_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="The re-ranker's share of a re-ranked episode's score: weight x its "
+        "min-max normalised score + (1 - weight) x the search's own; 1: its score alone.",
+    )
     hybrid_depth: int = Field(
         100, ge=1, description="Candidates each of semantic and keyword search give to fusion."
     )
@@ -211,7 +232,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("ensemble_model")
+    @field_validator("ensemble_model", "reranker")
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return (value or "").strip() or None

@@ -143,3 +143,75 @@ def _trained_line(report: "TrainReport") -> str:
         f"steps in {report.seconds:,.0f} s ({report.pairs_per_second:,.1f} pairs/s on "
         f"{report.device}{batch}{resumed}){loss}"
     )
+
+
+@app.command("train-reranker")
+@user_errors
+def train_reranker_command(
+    base: Annotated[
+        str,
+        typer.Option(
+            help="Backbone: minilm (English), e5-small (multilingual), a trained model or a folder."
+        ),
+    ] = "minilm",
+    name: Annotated[str, typer.Option(help="Name of the trained re-ranker.")] = "reranker",
+    negatives: Annotated[
+        int, typer.Option(min=1, max=20, help="Negatives per pair, from the search's top.")
+    ] = 3,
+    depth: Annotated[
+        int,
+        typer.Option(
+            min=2, max=200, help="Ranks of the workspace's search the negatives come from."
+        ),
+    ] = 30,
+    batch_size: Annotated[int, typer.Option("--batch", min=2, max=1024)] = 32,
+    epochs: Annotated[float, typer.Option(min=0.01, help="Passes over the rows.")] = 1.0,
+    lr: Annotated[float, typer.Option(min=1e-8, max=1.0, help="Learning rate.")] = 3e-5,
+    max_length: Annotated[
+        int, typer.Option(min=16, max=8192, help="Tokens of query and episode together.")
+    ] = 256,
+    max_pairs: Annotated[
+        int | None, typer.Option(min=2, help="Train on at most this many pairs.")
+    ] = None,
+    checkpoint_minutes: Annotated[
+        float, typer.Option(min=0.0, help="Checkpoint at least this often (0: by steps).")
+    ] = 10.0,
+    seed: Annotated[int, typer.Option(help="Seed of the negatives, order and head.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Train a cross-encoder re-ranker on the train split; a rerun resumes.
+
+    Each pair is a positive, with negatives drawn from what the workspace's index ranks high
+    for its query. Set PODSEEK_RERANKER=<name> to re-rank searches with it (off by default:
+    on a CPU it costs more per search than it gives; docs/search.md)."""
+    from podseek.models.device import settings_device
+    from podseek.search.workspace import open_searcher
+    from podseek.training.reranker import RerankerSettings, train_reranker
+
+    settings = get_settings().model_copy(update={"reranker": None})
+    options = RerankerSettings(
+        negatives=negatives,
+        depth=depth,
+        batch_size=batch_size,
+        epochs=epochs,
+        learning_rate=lr,
+        max_length=max_length,
+        max_pairs=max_pairs,
+        seed=seed,
+        save_minutes=checkpoint_minutes or None,
+    )
+    searcher = open_searcher(settings)
+    report = train_reranker(
+        base,
+        settings.pairs_dir,
+        settings.home,
+        name,
+        searcher,
+        options,
+        device=settings_device(settings),
+    )
+    if as_json:
+        print_json(report.to_dict())
+        return
+    typer.echo(_trained_line(report))
+    typer.echo(f"saved to {report.folder}; search with it: PODSEEK_RERANKER={report.name}")

@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from podseek.config import TRAINING_RECORD
+from podseek.config import RERANKER_RECORD, TRAINING_RECORD
 from podseek.errors import PodseekError
 from podseek.extras import install_command, installed, require
 from podseek.models.base import Encoder, SentenceTransformerEncoder
@@ -226,6 +226,11 @@ def folder_model(folder: Path, name: str | None = None) -> ModelRef:
     """A reference to the sentence-transformers folder ``folder``, labelled ``name`` (its
     absolute path by default)."""
     folder = Path(folder).expanduser()
+    if (folder / RERANKER_RECORD).is_file():
+        raise PodseekError(
+            f"{folder} is a re-ranker, not an encoder: search with it through the reranker "
+            "setting (PODSEEK_RERANKER)"
+        )
     if not (folder / "modules.json").is_file():
         raise PodseekError(f"{folder}: not a sentence-transformers folder (no modules.json)")
     return ModelRef(name or str(folder.resolve()), folder=folder)

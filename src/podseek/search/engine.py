@@ -18,6 +18,7 @@ from podseek.errors import NotFound
 from podseek.index.base import Hit, SearchFilters
 from podseek.index.episode_index import EpisodeIndex
 from podseek.models.base import Encoder
+from podseek.models.reranker import Reranker
 from podseek.search.fusion import (
     CONVEX_ALPHA,
     COVERAGE_HITS,
@@ -27,6 +28,7 @@ from podseek.search.fusion import (
     fuse,
     query_coverage,
 )
+from podseek.search.rerank import rerank_lists
 from podseek.search.segments import Moment, SegmentSearch
 from podseek.search.snippets import make_snippet
 
@@ -176,6 +178,10 @@ class Searcher:
         overlap: a hybrid search that is the only one running in the process runs its
             keyword half on a second thread while the query is encoded and its vector
             searched (off: one after the other, as every search does under load).
+        reranker: a cross-encoder that reorders the top ``rerank_depth`` episodes of every
+            semantic and hybrid ranking (:mod:`podseek.search.rerank`), mixing its score with
+            the ranking's own at ``rerank_weight``; queries outside its ``languages`` are
+            left as ranked.
     """
 
     def __init__(
@@ -189,8 +195,14 @@ class Searcher:
         segments: SegmentSearch | None = None,
         overlap: bool = True,
         languages: frozenset[str] | None = None,
+        reranker: Reranker | None = None,
+        rerank_depth: int = 30,
+        rerank_weight: float = 0.5,
     ) -> None:
         index.check_encoder(encoder)
+        self.reranker = reranker
+        self.rerank_depth = rerank_depth
+        self.rerank_weight = rerank_weight
         self.partner = partner
         self.languages = languages
         self.segments = segments
@@ -231,6 +243,9 @@ class Searcher:
         ensemble = self.partner is not None and mode is not SearchMode.KEYWORD
         lifted = windows is not None and self.segments is not None
         depth = max(k, self.depth) if mode is SearchMode.HYBRID or ensemble or lifted else k
+        reranked = self.reranker is not None and mode is not SearchMode.KEYWORD
+        if reranked:
+            depth = max(depth, self.rerank_depth)
         dense, theirs, sparse, alphas = self._lists(queries, depth, mode, filters, fetched)
         if dense is None:
             assert sparse is not None
@@ -253,6 +268,19 @@ class Searcher:
             assert self.segments is not None and windows is not None
             lists, found = self.segments.lift(queries, [h[:depth] for h in lists], mode, filters)
             windows.extend(found)
+        if reranked:
+            assert self.reranker is not None
+            joins = in_languages(queries, self.reranker.languages)
+            lists = rerank_lists(
+                queries,
+                lists,
+                self.backend.fetch,
+                fetched,
+                self.reranker,
+                self.rerank_depth,
+                self.rerank_weight,
+                joins,
+            )
         return [hits[:k] for hits in lists]
 
     def _lists(
@@ -286,10 +314,7 @@ class Searcher:
     def knows(self, queries: Sequence[str]) -> list[bool]:
         """Whether each query is in a language this searcher's encoder knows (py3langid;
         a query too short to tell counts as known)."""
-        if self.languages is None:
-            return [True] * len(queries)
-        known = self.languages | {""}
-        return [detect_language(q, min_letters=QUERY_LANGUAGE_LETTERS) in known for q in queries]
+        return in_languages(queries, self.languages)
 
     def _keyword_side(
         self,
@@ -404,6 +429,15 @@ class Searcher:
         took_ms = (time.perf_counter() - started) * 1000
         title = source["episode_title"] or source["show_title"]
         return _results(title, hits, fields, SearchMode.SEMANTIC, Sort(sort), took_ms)
+
+
+def in_languages(queries: Sequence[str], languages: frozenset[str] | None) -> list[bool]:
+    """Whether each query reads as one of ``languages`` (py3langid; ``None``: any language;
+    a query too short to tell counts as one of them)."""
+    if languages is None:
+        return [True] * len(queries)
+    known = languages | {""}
+    return [detect_language(q, min_letters=QUERY_LANGUAGE_LETTERS) in known for q in queries]
 
 
 def _results(

@@ -1,7 +1,7 @@
 """The searcher over a workspace, as ``podseek search`` opens it: the index with the model
-that built it, the ensemble model's index beside it, and the segment index of the
-transcripts. A companion index that is missing or does not fit is left out with a note (the
-search still answers), never a failure."""
+that built it, the ensemble model's index beside it, the segment index of the transcripts,
+and the re-ranker the settings name. A companion index that is missing or does not fit is
+left out with a note (the search still answers), never a failure."""
 
 from collections.abc import Callable
 
@@ -10,6 +10,7 @@ from podseek.errors import PodseekError, Unavailable
 from podseek.index.episode_index import EpisodeIndex, open_ensemble_index
 from podseek.models.device import settings_device
 from podseek.models.registry import load_encoder, query_languages
+from podseek.models.reranker import Reranker, load_reranker
 from podseek.search.engine import Searcher
 from podseek.search.segments import segment_search
 
@@ -47,7 +48,14 @@ def open_searcher(
             languages=query_languages(second.manifest.model.name, settings.home),
         )
     searcher = Searcher(
-        index, encoder, settings.hybrid_depth, settings.hybrid_fusion, partner=partner
+        index,
+        encoder,
+        settings.hybrid_depth,
+        settings.hybrid_fusion,
+        partner=partner,
+        reranker=settings_reranker(settings),
+        rerank_depth=settings.rerank_depth,
+        rerank_weight=settings.rerank_weight,
     )
     try:
         searcher.segments = segment_search(settings, searcher)
@@ -55,3 +63,11 @@ def open_searcher(
         if note:
             note(f"searching episodes only: {missing}")
     return searcher
+
+
+def settings_reranker(settings: Settings) -> Reranker | None:
+    """The re-ranker the ``reranker`` setting names, on the search device; none when unset."""
+    if settings.reranker is None:
+        return None
+    device = settings_device(settings, for_search=True)
+    return load_reranker(settings.reranker, settings.home, device)

@@ -50,9 +50,11 @@ from podseek.index.episode_index import (
 )
 from podseek.models.base import Encoder
 from podseek.models.device import settings_device
+from podseek.models.reranker import Reranker
 from podseek.search.aids import CatalogAids, SearchRequest, answer
 from podseek.search.engine import QueryVectorCache, SameShow, Searcher, Sort
 from podseek.search.segments import segment_search
+from podseek.search.workspace import settings_reranker
 
 log = logging.getLogger("podseek.serve")
 
@@ -158,6 +160,7 @@ class SearchService:
         self.check_every_s = check_every_s
         self._loaded: IndexVersion | None = None
         self._encoders: dict[str, Encoder] = {}
+        self._reranker: Reranker | None = None  # the reranker setting's, loaded once
         self._query_vectors: dict[str, QueryVectorCache] = {}
         self._reloading = threading.Lock()
         self._refreshing_aids = threading.Lock()
@@ -195,6 +198,12 @@ class SearchService:
             searcher.segments = segment_search(settings, searcher)
         except Unavailable as missing:
             log.warning("searching episodes only: %s", missing)
+        if settings.reranker is not None:
+            if self._reranker is None:
+                self._reranker = settings_reranker(settings)
+            searcher.reranker = self._reranker
+            searcher.rerank_depth = settings.rerank_depth
+            searcher.rerank_weight = settings.rerank_weight
         for key in set(self._encoders) - in_use:  # models no index version uses any more
             del self._encoders[key], self._query_vectors[key]
         searcher.rank(["warm up"], k=1)  # first-call costs (exact-search vectors, sessions)

@@ -607,16 +607,19 @@ def mined_dataset(
     return dataset
 
 
-def write_model(model: Any, own_length: int | None, target: Path, record: dict) -> None:
-    """Save ``model`` with its ``record`` to ``target`` at once: written to a hidden folder
-    beside it, then renamed, so a crash leaves no half-written model."""
+def write_model(
+    model: Any, own_length: int | None, target: Path, record: dict, record_name: str = RECORD
+) -> None:
+    """Save ``model`` with its ``record`` (the file ``record_name``) to ``target`` at once:
+    written to a hidden folder beside it, then renamed, so a crash leaves no half-written
+    model."""
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         if own_length is not None:  # the index encodes episodes as the base model did
             model.max_seq_length = own_length
         model.save(str(work / "model"))
-        (work / "model" / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+        (work / "model" / record_name).write_text(json.dumps(record, indent=2) + "\n")
         os.rename(work / "model", target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
