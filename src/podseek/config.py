@@ -180,7 +180,7 @@ class Settings(BaseSettings):
         30, ge=2, le=200, description="Episodes of a search's ranking the re-ranker reorders."
     )
     rerank_weight: float = Field(
-        0.5,
+        0.4,
         ge=0.0,
         le=1.0,
         description="The re-ranker's share of a re-ranked episode's score: weight x its "

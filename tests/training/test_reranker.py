@@ -142,7 +142,8 @@ def test_searches_reorder_their_top_by_the_mix_and_keep_the_rest(settings: Setti
     top = first[:4]
     texts = [plain.backend.fetch([d])[d]["text"] for d, _ in top]
     own = reranker.score(query, texts)
-    mix = 0.5 * min_max(own) + 0.5 * min_max(np.array([s for _, s in top]))
+    weight = settings.rerank_weight
+    mix = weight * min_max(own) + (1 - weight) * min_max(np.array([s for _, s in top]))
     expected = [top[i][0] for i in np.argsort(-mix, kind="stable")]
     assert [d for d, _ in after[:4]] == expected
     assert all(1.0 <= s <= 2.0 for _, s in after[:4])

@@ -166,10 +166,10 @@ def train_reranker_command(
     ] = 30,
     batch_size: Annotated[int, typer.Option("--batch", min=2, max=1024)] = 32,
     epochs: Annotated[float, typer.Option(min=0.01, help="Passes over the rows.")] = 1.0,
-    lr: Annotated[float, typer.Option(min=1e-8, max=1.0, help="Learning rate.")] = 3e-5,
+    lr: Annotated[float, typer.Option(min=1e-8, max=1.0, help="Learning rate.")] = 1e-4,
     max_length: Annotated[
         int, typer.Option(min=16, max=8192, help="Tokens of query and episode together.")
-    ] = 256,
+    ] = 128,
     max_pairs: Annotated[
         int | None, typer.Option(min=2, help="Train on at most this many pairs.")
     ] = None,
