@@ -39,10 +39,12 @@ from podseek.training.train import (
     corpus_episodes,
     logging_interval,
     loss_history,
+    new_model_folder,
     no_final_checkpoint,
     pin_device,
     precision_arguments,
     quiet_trainer_logs,
+    require_split,
     timed_checkpoints,
     write_model,
 )
@@ -86,11 +88,7 @@ def labelled_rows(
     """Each train-split pair as a positive row, with up to ``settings.negatives`` negatives
     from the first ``settings.depth`` episodes ``searcher`` ranks for its query (see the
     module's docstring for what is never a negative)."""
-    if not (Path(pairs_dir) / "qrels" / "train.tsv").is_file():
-        raise PodseekError(
-            f"no training split at {pairs_dir}; run `podseek queries generate` and "
-            "`podseek pairs split` first"
-        )
+    require_split(pairs_dir)
     queries, _ = load_queries(Path(pairs_dir) / "queries.jsonl")
     judged = load_qrels(Path(pairs_dir) / "qrels" / "train.tsv")
     corpus = load_corpus(Path(pairs_dir) / "corpus.jsonl")
@@ -181,11 +179,7 @@ def train_reranker(
     )
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
-    if not name or "/" in name or name.startswith(".") or name in BUILTINS:
-        raise PodseekError(f"--name {name!r}: use a plain name that is not a built-in model")
-    target = models_dir(home) / name
-    if target.exists():
-        raise PodseekError(f"{target} exists; choose another --name or remove it")
+    target = new_model_folder(home, name)
     folder = backbone_folder(base, home)
     rows = labelled_rows(pairs_dir, searcher, settings, progress)
     torch.manual_seed(settings.seed)

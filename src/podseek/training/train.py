@@ -143,11 +143,7 @@ def training_pairs(pairs_dir: Path, max_pairs: int | None, seed: int) -> list[tu
     import random
 
     pairs_dir = Path(pairs_dir)
-    if not (pairs_dir / "qrels" / "train.tsv").is_file():
-        raise PodseekError(
-            f"no training split at {pairs_dir}; run `podseek queries generate` and "
-            "`podseek pairs split` first"
-        )
+    require_split(pairs_dir)
     queries, _ = load_queries(pairs_dir / "queries.jsonl")
     qrels = load_qrels(pairs_dir / "qrels" / "train.tsv")
     corpus = load_corpus(pairs_dir / "corpus.jsonl")
@@ -163,6 +159,26 @@ def training_pairs(pairs_dir: Path, max_pairs: int | None, seed: int) -> list[tu
     if len(pairs) < 2:
         raise PodseekError(f"{pairs_dir}: fewer than 2 training pairs; generate more queries")
     return pairs
+
+
+def require_split(pairs_dir: Path) -> None:
+    """One error, saying what to run, when ``pairs_dir`` holds no train split."""
+    if not (Path(pairs_dir) / "qrels" / "train.tsv").is_file():
+        raise PodseekError(
+            f"no training split at {pairs_dir}; run `podseek queries generate` and "
+            "`podseek pairs split` first"
+        )
+
+
+def new_model_folder(home: Path, name: str) -> Path:
+    """Where a model named ``name`` will be written in the workspace; an error for a name
+    that is not a plain one, is a built-in's, or is taken."""
+    if not name or "/" in name or name.startswith(".") or name in BUILTINS:
+        raise PodseekError(f"--name {name!r}: use a plain name that is not a built-in model")
+    target = models_dir(home) / name
+    if target.exists():
+        raise PodseekError(f"{target} exists; choose another --name or remove it")
+    return target
 
 
 def corpus_episodes(pairs_dir: Path) -> dict[str, str]:
@@ -428,13 +444,9 @@ def train_model(
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()  # the weight-loading bars, once is enough
-    if not name or "/" in name or name.startswith(".") or name in BUILTINS:
-        raise PodseekError(f"--name {name!r}: use a plain name that is not a built-in model")
-    target = models_dir(home) / name
     # Under DDP every process checks before the process group starts, and rank 0 cannot
     # finish training (and write the folder) before every process has joined it.
-    if target.exists():
-        raise PodseekError(f"{target} exists; choose another --name or remove it")
+    target = new_model_folder(home, name)
     pairs = training_pairs(pairs_dir, settings.max_pairs, settings.seed)
     if settings.hard_negatives == 0:  # else once mined: the miner may drop some
         check_global_batch(len(pairs), settings, world)
