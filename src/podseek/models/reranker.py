@@ -80,11 +80,10 @@ def reranker_folder(name_or_path: str, home: Path) -> Path:
 def is_cross_encoder(folder: Path) -> bool:
     """Whether ``folder`` holds a one-output sequence classifier (a re-ranker), by its
     ``config.json``."""
-    config = Path(folder) / "config.json"
     if (Path(folder) / RERANKER_RECORD).is_file():
         return True
     try:
-        found = json.loads(config.read_text(encoding="utf-8"))
+        found = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     architectures = found.get("architectures") or []

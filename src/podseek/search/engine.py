@@ -197,7 +197,7 @@ class Searcher:
         languages: frozenset[str] | None = None,
         reranker: Reranker | None = None,
         rerank_depth: int = 30,
-        rerank_weight: float = 0.5,
+        rerank_weight: float = 0.4,
     ) -> None:
         index.check_encoder(encoder)
         self.reranker = reranker

@@ -37,6 +37,7 @@ from podseek.training.train import (
     _last_checkpoint,
     _split_manifest,
     corpus_episodes,
+    held_out_docs,
     logging_interval,
     loss_history,
     new_model_folder,
@@ -45,6 +46,7 @@ from podseek.training.train import (
     precision_arguments,
     quiet_trainer_logs,
     require_split,
+    seeded_items,
     timed_checkpoints,
     write_model,
 )
@@ -93,23 +95,9 @@ def labelled_rows(
     judged = load_qrels(Path(pairs_dir) / "qrels" / "train.tsv")
     corpus = load_corpus(Path(pairs_dir) / "corpus.jsonl")
     owners = corpus_episodes(pairs_dir)
-    held_out: set[str] = set()
-    for split in ("dev", "test"):
-        path = Path(pairs_dir) / "qrels" / f"{split}.tsv"
-        if path.is_file():
-            held_out.update(doc for found in load_qrels(path).values() for doc in found)
-    items = sorted(
-        (qid, doc)
-        for qid, found in judged.items()
-        for doc, grade in found.items()
-        if grade > 0 and qid in queries and doc in corpus
-    )
-    rng = random.Random(settings.seed)
-    rng.shuffle(items)
-    if settings.max_pairs is not None:
-        items = items[: settings.max_pairs]
-    if len(items) < 2:
-        raise PodseekError(f"{pairs_dir}: fewer than 2 training pairs; generate more queries")
+    held_out = held_out_docs(pairs_dir)
+    rng = random.Random(settings.seed)  # the pairs' order, then the negatives' draws
+    items = seeded_items(pairs_dir, judged, queries, corpus, settings.max_pairs, rng)
     rows = LabelledRows([], [], [], positives=len(items))
     for start in range(0, len(items), FIRST_STAGE_BATCH):
         batch = items[start : start + FIRST_STAGE_BATCH]
@@ -126,7 +114,7 @@ def labelled_rows(
             candidates = [
                 d
                 for d, _ in hits
-                if d in texts and d not in held_out and owners.get(d, d) not in own and d not in own
+                if d in texts and d not in held_out and owners.get(d, d) not in own
             ]
             rows.queries.append(queries[qid])
             rows.documents.append(corpus[doc])

@@ -44,6 +44,7 @@ import hashlib
 import json
 import math
 import os
+import random
 import re
 import shutil
 import socket
@@ -140,25 +141,37 @@ class TrainReport:
 
 def training_pairs(pairs_dir: Path, max_pairs: int | None, seed: int) -> list[tuple[str, str]]:
     """``(query text, episode text)`` of the train split, in a seeded order."""
-    import random
-
     pairs_dir = Path(pairs_dir)
     require_split(pairs_dir)
     queries, _ = load_queries(pairs_dir / "queries.jsonl")
     qrels = load_qrels(pairs_dir / "qrels" / "train.tsv")
     corpus = load_corpus(pairs_dir / "corpus.jsonl")
-    pairs = [
-        (queries[qid], corpus[doc])
+    items = seeded_items(pairs_dir, qrels, queries, corpus, max_pairs, random.Random(seed))
+    return [(queries[qid], corpus[doc]) for qid, doc in items]
+
+
+def seeded_items(
+    pairs_dir: Path,
+    qrels: dict[str, dict[str, int]],
+    queries: dict[str, str],
+    corpus: dict[str, str],
+    max_pairs: int | None,
+    rng: random.Random,
+) -> list[tuple[str, str]]:
+    """``(query id, corpus id)`` of each positive pair in ``qrels`` whose texts exist, in an
+    order shuffled by ``rng``, at most ``max_pairs``; one error for fewer than two."""
+    items = [
+        (qid, doc)
         for qid, judged in sorted(qrels.items())
         for doc, grade in judged.items()
         if grade > 0 and qid in queries and doc in corpus
     ]
-    random.Random(seed).shuffle(pairs)
+    rng.shuffle(items)
     if max_pairs is not None:
-        pairs = pairs[:max_pairs]
-    if len(pairs) < 2:
+        items = items[:max_pairs]
+    if len(items) < 2:
         raise PodseekError(f"{pairs_dir}: fewer than 2 training pairs; generate more queries")
-    return pairs
+    return items
 
 
 def require_split(pairs_dir: Path) -> None:
@@ -196,15 +209,21 @@ def corpus_episodes(pairs_dir: Path) -> dict[str, str]:
     return owners
 
 
-def mining_corpus(pairs_dir: Path) -> list[str]:
-    """Where hard negatives come from: every catalog episode except the eval and test
-    splits' (a held-out episode must not be seen in training, not even as a negative), and
-    the corpus's transcript windows (those of train episodes) but a held-out episode's."""
+def held_out_docs(pairs_dir: Path) -> set[str]:
+    """The documents judged in the eval and test splits: never seen in training."""
     held_out: set[str] = set()
     for split in ("dev", "test"):
         path = Path(pairs_dir) / "qrels" / f"{split}.tsv"
         if path.is_file():
             held_out.update(doc for judged in load_qrels(path).values() for doc in judged)
+    return held_out
+
+
+def mining_corpus(pairs_dir: Path) -> list[str]:
+    """Where hard negatives come from: every catalog episode except the eval and test
+    splits' (a held-out episode must not be seen in training, not even as a negative), and
+    the corpus's transcript windows (those of train episodes) but a held-out episode's."""
+    held_out = held_out_docs(pairs_dir)
     owners = corpus_episodes(pairs_dir)
     return sorted(
         text
