@@ -41,7 +41,11 @@ from podseek.catalog.episode import Episode, episode_text
 from podseek.catalog.store import CatalogStore
 from podseek.config import Settings
 from podseek.extras import require
-from podseek.queries.generators import DEFAULT_MAX_CHARS, gemma_gguf
+from podseek.queries.generators import (
+    DEFAULT_MAX_CHARS,
+    _llama_log_levels_of_its_ggml,
+    gemma_gguf,
+)
 from podseek.queries.prompts import page_for
 from podseek.queries.split import SplitShares, assign_episodes, text_filtered_queries
 from podseek.queries.store import SYNTHETIC, QueryStore, query_id
@@ -70,8 +74,6 @@ class LikelihoodScorer:
         require("llama", "llama_cpp", what="scoring queries with Gemma")
         import llama_cpp
 
-        from podseek.queries.generators import _llama_log_levels_of_its_ggml
-
         _llama_log_levels_of_its_ggml()
         self.llm = llama_cpp.Llama(
             model_path=str(gemma_gguf()),
@@ -88,16 +90,15 @@ class LikelihoodScorer:
     def _tokens(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode(), add_bos=False, special=False)
 
-    def _context(self, prefix: str, rest: list[int]) -> int:
-        """Evaluate ``prefix`` (kept between calls) and ``rest`` after it; the length."""
+    def _page(self, prefix: str) -> int:
+        """Evaluate the few-shot page ``prefix``, unless it is the one evaluated last; its
+        length in tokens."""
         if prefix != self.page:
             self.page_tokens = self.llm.tokenize(prefix.encode(), add_bos=True, special=False)
             self.llm.reset()
             self.llm.eval(self.page_tokens)
             self.page = prefix
-        self.llm.n_tokens = len(self.page_tokens)
-        self.llm.eval(rest)
-        return self.llm.n_tokens
+        return len(self.page_tokens)
 
     def _log_probability(self, last: int, length: int, query: list[int]) -> float:
         """Sum of log p(query) after the ``length`` evaluated tokens, the last ``last``."""
@@ -114,10 +115,11 @@ class LikelihoodScorer:
     def _given(self, language: str, text: str, queries: list[list[int]]) -> list[float]:
         """log p(query | page, ``text`` as the episode) of each tokenized query."""
         page = page_for(language)
-        self._context(page.prefix(), [])  # the page's tokens, to know the room left
-        room = CONTEXT - QUERY_TOKENS - 4 - len(self.page_tokens)
+        self.llm.n_tokens = self._page(page.prefix())  # the next eval replaces what followed
+        room = CONTEXT - QUERY_TOKENS - 4 - self.llm.n_tokens
         episode = self._tokens(page.episode_part(text))[:room]
-        length = self._context(page.prefix(), episode)
+        self.llm.eval(episode)
+        length = self.llm.n_tokens
         return [self._log_probability(episode[-1], length, q) for q in queries]
 
     def score(
@@ -131,18 +133,19 @@ class LikelihoodScorer:
         return [(c, e, a, len(q)) for c, e, a, q in zip(cond, empty, alone, tokenized, strict=True)]
 
 
-def train_candidates(settings: Settings) -> dict[str, list[str]]:
+def train_candidates(settings: Settings) -> tuple[dict[str, list[str]], dict[str, Episode]]:
     """The train split's episodes -> their text-filtered queries, round trip or not, split as
-    ``podseek pairs split`` split them (same seed and shares)."""
-    split = json.loads((settings.home / "pairs" / "split.json").read_text())
-    with CatalogStore(settings.home / "catalog.sqlite") as catalog:
+    ``podseek pairs split`` split them (same seed and shares); and the catalog's episodes."""
+    split = json.loads((settings.pairs_dir / "split.json").read_text())
+    with CatalogStore(settings.catalog_path) as catalog:
         episodes = {e.id: e for e in catalog.iter_episodes()}
-    store = QueryStore(settings.home / "queries.sqlite")
+    store = QueryStore(settings.queries_path)
     candidates = text_filtered_queries(store, episodes)
     paired = {p["episode_id"] for p in store.iter_pairs()}
     shares = SplitShares(**split["shares"])
     assignment = assign_episodes(sorted(paired | set(candidates)), shares, split["seed"])
-    return {e: candidates.get(e, []) for e, where in assignment.items() if where == "train"}
+    train = {e: candidates.get(e, []) for e, where in assignment.items() if where == "train"}
+    return train, episodes
 
 
 def score(settings: Settings, limit: int | None = None) -> None:
@@ -152,11 +155,10 @@ def score(settings: Settings, limit: int | None = None) -> None:
         "empty REAL, show REAL, tokens INTEGER, PRIMARY KEY (episode_id, query))"
     )
     done = {row[0] for row in scores.execute("SELECT DISTINCT episode_id FROM score")}
-    candidates = {e: qs for e, qs in train_candidates(settings).items() if qs and e not in done}
-    with CatalogStore(settings.home / "catalog.sqlite") as catalog:
-        episodes = catalog.get_many(list(candidates))
+    train, episodes = train_candidates(settings)
+    candidates = {e: qs for e, qs in train.items() if qs and e not in done}
     # one language's page at a time: the page is evaluated once per run of its language
-    order = sorted(episodes, key=lambda e: (episodes[e].language, e))[:limit]
+    order = sorted(candidates, key=lambda e: (episodes[e].language, e))[:limit]
     print(f"scoring the queries of {len(order):,} train episodes ({len(done):,} done before)")
     scorer = LikelihoodScorer()
     started = time.perf_counter()
@@ -175,7 +177,7 @@ def score(settings: Settings, limit: int | None = None) -> None:
 
 def select(settings: Settings, by: str, out: Path) -> None:
     """Write ``out/pairs``: the workspace's pairs with the train split chosen by ``by``."""
-    source = settings.home / "pairs"
+    source = settings.pairs_dir
     kept = [
         line.split("\t")[0]
         for line in (source / "qrels" / "train.tsv").read_text().splitlines()[1:]
@@ -185,8 +187,7 @@ def select(settings: Settings, by: str, out: Path) -> None:
     key = KEYS[by]
     if key is not None:
         rows = sorted(rows, key=lambda row: key(*row[2:]), reverse=True)[: len(kept)]
-    ranked = rows
-    chosen = [(query_id(SYNTHETIC, q, e), q, e) for e, q, *_ in ranked]
+    chosen = [(query_id(SYNTHETIC, q, e), q, e) for e, q, *_ in rows]
     overlap = len({qid for qid, _, _ in chosen} & set(kept))
     episodes = len({e for _, _, e in chosen})
     words = np.mean([len(q.split()) for _, q, _ in chosen])
