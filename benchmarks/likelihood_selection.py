@@ -195,6 +195,12 @@ def select(settings: Settings, by: str, out: Path) -> None:
         f"{by}: {len(chosen):,} pairs over {episodes:,} episodes, {overlap:,} of them also kept "
         f"by the round trip; {words:.1f} words a query"
     )
+    write_pairs(source, chosen, out)
+
+
+def write_pairs(source: Path, chosen: Sequence[tuple[str, str, str]], out: Path) -> None:
+    """Write ``out/pairs``: the pairs folder ``source`` with ``chosen`` (query id, query,
+    episode id) as its train split, and its eval and test splits as they are."""
     target = out / "pairs"
     shutil.rmtree(target, ignore_errors=True)
     (target / "qrels").mkdir(parents=True)

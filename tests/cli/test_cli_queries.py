@@ -61,6 +61,16 @@ def test_user_mistakes_are_one_line(workspace: Settings, tmp_path: Path) -> None
     fails("queries", "generate", "--generator", "title", message="run `podseek index` first")
     fails("queries", "generate", "--generator", "gpt-9", "--round-trip-k", "0", message="unknown")
     fails("queries", "generate", "--generator", "title", "--engine", "x", message="--engine")
+    missing = str(tmp_path / "missing.gguf")
+    fails(
+        "queries",
+        "generate",
+        "--generator",
+        f"gguf:{missing}",
+        "--round-trip-k",
+        "0",
+        message="no such GGUF file",
+    )
     fails("queries", "show", message="no queries yet")
     fails("pairs", "split", message="no query-episode pairs")
     fails("queries", "import-logs", str(tmp_path / "nope.jsonl"), message="not found")

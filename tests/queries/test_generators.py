@@ -182,6 +182,19 @@ def test_unknown_spec_is_a_one_line_error() -> None:
         load_generator("gpt-9")
 
 
+def test_a_gguf_spec_names_a_gguf_file_or_says_why_not(tmp_path: Path) -> None:
+    with pytest.raises(PodseekError, match="needs a file"):
+        load_generator("gguf: ")
+    with pytest.raises(PodseekError, match="no such GGUF file"):
+        load_generator(f"gguf:{tmp_path / 'missing.gguf'}")
+    with pytest.raises(PodseekError, match="no such GGUF file"):
+        load_generator(f"gguf:{tmp_path}")  # a folder
+    notes = tmp_path / "notes.gguf"
+    notes.write_text("a model, honestly")
+    with pytest.raises(PodseekError, match="not a GGUF file"):
+        load_generator(f"gguf:{notes}")
+
+
 def test_unknown_engine_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(PodseekError, match="unknown engine 'vllm'"):
         GemmaGenerator(engine="vllm", models_dir=tmp_path)  # type: ignore[arg-type]
@@ -233,6 +246,36 @@ def test_gemma_llama_cpp_writes_queries_for_real_episodes(
     # from the same cached page: neither the batch nor the order changes a query
     assert generator.generate(episodes[::-1], per_episode=2, seed=3) == queries[::-1]
     assert generator.generate(episodes[2:], per_episode=2, seed=3) == queries[2:]
+
+
+@pytest.mark.parametrize(
+    "engine",
+    [
+        pytest.param(
+            "llama-cpp",
+            marks=pytest.mark.skipif(
+                not HAS_LLAMA_CPP, reason="llama-cpp-python not installed (podseek[llama])"
+            ),
+        ),
+        pytest.param("transformers", marks=pytest.mark.slow),
+    ],
+)
+def test_any_gguf_continues_the_page_as_the_packaged_model_does(
+    engine: str, gemma_models: Path, real_episodes: list[Episode], tmp_path: Path
+) -> None:
+    # the packaged GGUF under another name, as a user's own model file
+    own = tmp_path / "my-model.gguf"
+    own.symlink_to(gemma_models / "gemma-270m" / "gemma-3-270m-q4_k_m.gguf")
+    generator = load_generator(f"gguf:{own}", engine=engine, models_dir=tmp_path / "unused")
+    assert isinstance(generator, GemmaGenerator) and generator.engine == engine
+    assert generator.name == f"gguf:{own.resolve()}"  # the run's record names the file
+    assert not (tmp_path / "unused").exists()  # nothing packaged was assembled
+    episodes = real_episodes[:1] + real_episodes[-1:]  # one English, one Spanish
+    packaged = load_generator("gemma-270m", engine=engine, models_dir=gemma_models)
+    assert generator.prompt(episodes[1]) == packaged.prompt(episodes[1])  # the Spanish page
+    queries = generator.generate(episodes, per_episode=2, seed=3)
+    assert queries == packaged.generate(episodes, per_episode=2, seed=3)
+    assert all(len(qs) == 2 and any(q.strip() for q in qs) for qs in queries)
 
 
 @pytest.mark.slow

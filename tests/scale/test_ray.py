@@ -279,3 +279,30 @@ def test_a_model_that_fails_in_an_actor_is_one_line(tmp_path: Path) -> None:
 
     with pytest.raises(PodseekError, match=r"^a Ray actor failed: unknown model 'no-such'"):
         list(encode_on_ray([["a"]], lambda ids: ["x"], "no-such", None, tmp_path, 8, LOCAL))
+
+
+def test_a_one_file_model_reaches_a_node_that_lacks_it(tmp_path: Path) -> None:
+    """A gguf: file (or a model folder) the node lacks is unpacked from what the driver
+    shipped, under its own name; where the node has the driver's path, that is used."""
+    from podseek.scale.ray_jobs import _local_folder, _pack
+
+    model = tmp_path / "driver" / "my-model.gguf"
+    model.parent.mkdir()
+    model.write_bytes(b"GGUF" + bytes(range(256)))
+    (model.parent / "other.bin").write_bytes(b"not shipped")
+    assert _local_folder(str(model), _pack(model)) == model  # this node has it
+    elsewhere = str(tmp_path / "gone" / "my-model.gguf")
+    local = _local_folder(elsewhere, _pack(model))
+    assert local is not None and local.name == "my-model.gguf" and local != Path(elsewhere)
+    assert local.read_bytes() == model.read_bytes()
+    assert [p.name for p in local.parent.iterdir()] == ["my-model.gguf"]  # the file alone
+    folder = _local_folder(str(tmp_path / "gone"), _pack(model.parent))
+    assert folder is not None and sorted(p.name for p in folder.iterdir()) == [
+        "my-model.gguf",
+        "other.bin",
+    ]
+
+
+def test_a_gguf_generator_that_is_not_there_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(PodseekError, match="no such GGUF file"):
+        RayGenerator(f"gguf:{tmp_path / 'missing.gguf'}", tmp_path, LOCAL)

