@@ -120,7 +120,8 @@ class Settings(BaseSettings):
         "onnx-int8",
         description="What encodes queries for transformer encoders (e5-small, minilm, trained "
         "models): 'onnx-int8' (ONNX Runtime, int8 weights, fastest, cosine >= 0.99 to the "
-        "model's own vectors), 'onnx' (float32, same vectors) or 'torch' (the model itself).",
+        "model's own vectors; a model whose int8 copy strays further, such as mpnet, keeps "
+        "float32), 'onnx' (float32, same vectors) or 'torch' (the model itself).",
     )
     ann_min_rows: int = Field(
         50_000,
