@@ -38,7 +38,7 @@ from podseek.index.episode_index import (
     EpisodeIndex,
     EpisodeRecords,
     build_index,
-    open_ensemble_index,
+    open_ensemble_indexes,
 )
 from podseek.models.registry import load_encoder
 from podseek.queries.filters import FilterReport, FilterSettings, QueryFilter
@@ -117,7 +117,8 @@ def main() -> None:
     main_index = EpisodeIndex.open(settings)
     model = main_index.manifest.model.name
     encoder = load_encoder(model, settings.home)
-    ensemble = open_ensemble_index(settings, main_index.manifest)
+    # the first ensemble model, as a one-partner workspace searches
+    ensemble = next(iter(open_ensemble_indexes(settings, main_index.manifest, print)), None)
     partner_encoder = (
         load_encoder(ensemble.manifest.model.name, settings.home) if ensemble else None
     )
@@ -142,7 +143,7 @@ def main() -> None:
             searchers = {"keyword": (alone, SearchMode.KEYWORD), model: (alone, SearchMode.HYBRID)}
             if ensemble is not None:
                 partner = Searcher(ensemble, partner_encoder)
-                pair = Searcher(index, encoder, partner=partner)
+                pair = Searcher(index, encoder, partners=[partner])
                 searchers[f"{model}+{ensemble.manifest.model.name}"] = (pair, SearchMode.HYBRID)
             for label, (searcher, mode) in searchers.items():
                 started = time.perf_counter()

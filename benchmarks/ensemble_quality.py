@@ -1,12 +1,12 @@
-"""Two encoders fused, as podseek searches with ``PODSEEK_ENSEMBLE_MODEL``: quality on one
-half of the hand-written set, the workspace's model alone against the pair.
+"""Encoders fused, as podseek searches with ``PODSEEK_ENSEMBLE_MODEL``: quality on one half
+of the hand-written set, each of the workspace's encoders alone against their fusion.
 
-Opens the workspace's index and its ensemble index the way ``podseek search`` does (the
-second one is built by ``podseek index`` with the setting), ranks the half's queries in
-hybrid mode with each, and scores them with ranx.
+Opens the workspace's index and its ensemble indexes the way ``podseek search`` does (those
+are built by ``podseek index`` with the setting), ranks the half's queries in hybrid mode
+with each, and scores them with ranx.
 
-    PODSEEK_HOME=podseek-data PODSEEK_ENSEMBLE_MODEL=use-multilingual podseek index
-    PODSEEK_HOME=podseek-data PODSEEK_ENSEMBLE_MODEL=use-multilingual \\
+    PODSEEK_HOME=podseek-data PODSEEK_ENSEMBLE_MODEL=use-multilingual,mpnet podseek index
+    PODSEEK_HOME=podseek-data PODSEEK_ENSEMBLE_MODEL=use-multilingual,mpnet \\
         python benchmarks/ensemble_quality.py [--split dev]
 """
 
@@ -18,7 +18,7 @@ from ranx import Qrels, Run, evaluate
 
 from podseek.beir import load_beir
 from podseek.config import Settings
-from podseek.index.episode_index import EpisodeIndex, open_ensemble_index
+from podseek.index.episode_index import EpisodeIndex, open_ensemble_indexes
 from podseek.models.registry import load_encoder, query_languages
 from podseek.search.engine import Searcher, SearchMode
 
@@ -33,21 +33,27 @@ def main() -> None:
 
     settings = Settings()
     main_index = EpisodeIndex.open(settings)
-    ensemble_index = open_ensemble_index(settings, main_index.manifest)
-    if ensemble_index is None:
-        raise SystemExit("PODSEEK_ENSEMBLE_MODEL is empty or the index's own model")
+    ensemble_indexes = open_ensemble_indexes(settings, main_index.manifest, print)
+    if not ensemble_indexes:
+        raise SystemExit("PODSEEK_ENSEMBLE_MODEL is empty, the index's own model, or unbuilt")
     half = load_beir(DEVSET, args.split)
     searchers = {}
-    for index in (main_index, ensemble_index):
+    for index in (main_index, *ensemble_indexes):
         model = index.manifest.model.name
         searchers[model] = Searcher(index, load_encoder(model, settings.home))
-    first, second = searchers.values()
-    # new query-vector caches: the pair's time includes encoding each query with both
-    # an English-only partner (MiniLM) joins English queries only, as in podseek search
-    languages = query_languages(second.index.manifest.model.name, settings.home)
-    partner = Searcher(second.index, second.query_vectors.encoder, languages=languages)
-    pair = Searcher(first.index, first.query_vectors.encoder, partner=partner)
-    searchers[" + ".join(searchers)] = pair
+    first, *others = searchers.values()
+    # new query-vector caches: the fusion's time includes encoding each query with all;
+    # an English-only partner (MiniLM, mpnet) joins English queries only, as in podseek search
+    partners = [
+        Searcher(
+            other.index,
+            other.query_vectors.encoder,
+            languages=query_languages(other.index.manifest.model.name, settings.home),
+        )
+        for other in others
+    ]
+    fused = Searcher(first.index, first.query_vectors.encoder, partners=partners)
+    searchers[" + ".join(searchers)] = fused
     ids = list(half.queries)
     print(f"{args.split} half: {len(ids)} queries; hybrid; {first.index.manifest.rows} episodes")
     print("| search | " + " | ".join(METRICS) + " | ms / query |\n|---|" + "---:|" * 4)

@@ -122,7 +122,7 @@ def main() -> None:
         if other == args.ensemble_with or args.ensemble_with not in searchers:
             continue
         first = searchers[args.ensemble_with]
-        both = Searcher(first.index, first.query_vectors.encoder, partner=partner)
+        both = Searcher(first.index, first.query_vectors.encoder, partners=[partner])
         for cold in (first, partner):  # every query encoded again by both, as a new search
             cold.query_vectors = type(cold.query_vectors)(cold.query_vectors.encoder)
         both.query_vectors = first.query_vectors

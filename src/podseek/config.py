@@ -80,7 +80,9 @@ class Settings(BaseSettings):
         "encodes the query with both and sums their min-max normalised hybrid scores. Empty: "
         "one encoder (half the indexing, a faster search, less memory). Ignored when the index "
         "model is this one. A model `podseek train` tuned is fused with this encoder's copy "
-        "tuned beside it on the same pairs (<model>-<ensemble model>).",
+        "tuned beside it on the same pairs (<model>-<ensemble model>). Several, comma-"
+        "separated ('use-multilingual,mpnet'): an index each (index-ensemble, "
+        "index-ensemble-2, ...), each summed in turn, half and half, with the ranking so far.",
     )
     segments: bool = Field(
         True,
@@ -238,6 +240,23 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return (value or "").strip() or None
 
+    @field_validator("ensemble_model")
+    @classmethod
+    def _one_list(cls, value: str | None) -> str | None:
+        """'a, b,' reads as 'a,b'; a model named twice is an error, not a double weight."""
+        if value is None:
+            return None
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"names {', '.join(repeated)} more than once")
+        return ",".join(names) or None
+
+    @property
+    def ensemble_models(self) -> list[str]:
+        """The ensemble models, in the order their rankings are fused (none: one encoder)."""
+        return self.ensemble_model.split(",") if self.ensemble_model else []
+
     @field_validator("home", "data_dir", "search_log")
     @classmethod
     def _expand_user(cls, value: Path | None) -> Path | None:
@@ -263,31 +282,46 @@ class Settings(BaseSettings):
         """The folder of the search index (manifest + LanceDB tables)."""
         return self.home / "index"
 
-    def ensemble_for(self, model: str) -> str | None:
-        """The ensemble model of an index built with ``model``: the ensemble model's copy that
-        ``podseek train`` tuned beside ``model`` on the same pairs, when the workspace has one
-        (fused with a tuned model, the untuned partner undoes part of what the tuning taught);
-        else the setting itself; none when it would be the same encoder twice."""
-        partner = self.tuned_partner(model)
-        # a trained model's folder holds the record podseek train writes (models.registry)
-        if partner is not None and (self.home / "models" / partner / TRAINING_RECORD).is_file():
-            return partner
-        return self.ensemble_model if self.ensemble_model != model else None
+    def ensembles_for(self, model: str) -> list[tuple[str, Path]]:
+        """The ensemble models of an index built with ``model``, each with the folder of its
+        index: for each ensemble model, the copy that ``podseek train`` tuned beside
+        ``model`` on the same pairs, when the workspace has one (fused with a tuned model,
+        the untuned partner undoes part of what the tuning taught); else the setting's model
+        itself; none that is ``model`` again."""
+        partners = []
+        for ensemble_model, folder in zip(
+            self.ensemble_models, self.ensemble_index_dirs, strict=True
+        ):
+            tuned = self.tuned_partner(model, ensemble_model)
+            # a trained model's folder holds the record podseek train writes (models.registry)
+            if tuned is not None and (self.home / "models" / tuned / TRAINING_RECORD).is_file():
+                partners.append((tuned, folder))
+            elif ensemble_model != model:
+                partners.append((ensemble_model, folder))
+        return partners
 
-    def tuned_partner(self, model: str, base: str | None = None) -> str | None:
-        """The name ``podseek train`` gives the ensemble model it tunes beside the workspace's
-        model ``model`` (trained from ``base``, when known): none without an ensemble model,
-        for a folder's model, or for one that is the ensemble model or was trained from it."""
-        if self.ensemble_model is None or "/" in model:
+    def tuned_partners(self, model: str, base: str | None = None) -> dict[str, str]:
+        """The names ``podseek train`` gives the ensemble models it tunes beside the
+        workspace's model ``model`` (trained from ``base``, when known), by ensemble model."""
+        named = {e: self.tuned_partner(model, e, base) for e in self.ensemble_models}
+        return {ensemble_model: name for ensemble_model, name in named.items() if name}
+
+    def tuned_partner(self, model: str, ensemble_model: str, base: str | None = None) -> str | None:
+        """The name of ``ensemble_model``'s copy tuned beside ``model``: none for a folder's
+        model, or for one that is the ensemble model or was trained from it."""
+        if "/" in model or ensemble_model in (model, base):
             return None
-        if self.ensemble_model in (model, base):
-            return None
-        return f"{model}-{self.ensemble_model}"
+        return f"{model}-{ensemble_model}"
 
     @property
-    def ensemble_index_dir(self) -> Path:
-        """The folder of the ensemble model's index (``ensemble_model``)."""
-        return self.home / "index-ensemble"
+    def ensemble_index_dirs(self) -> list[Path]:
+        """The folders of the ensemble models' indexes, in the setting's order: the first
+        is <workspace>/index-ensemble (where a one-partner workspace has kept it), then
+        index-ensemble-2, index-ensemble-3, ..."""
+        return [
+            self.home / ("index-ensemble" if n == 1 else f"index-ensemble-{n}")
+            for n in range(1, len(self.ensemble_models) + 1)
+        ]
 
     @property
     def segments_index_dir(self) -> Path:

@@ -197,8 +197,8 @@ def plan(options: PipelineOptions, settings: Settings) -> list[Stage]:
         split += ["--eval", QUICK["eval"], "--test", QUICK["test"]]
     model_dir = home / "models" / tuned
     # podseek train tunes the ensemble model beside it, and searches with it fuse that copy
-    partner = settings.tuned_partner(tuned, base)
-    trained = [model_dir] + ([home / "models" / partner] if partner else [])
+    partners = settings.tuned_partners(tuned, base)
+    trained = [model_dir] + [home / "models" / partner for partner in partners.values()]
     evaluate = ["evaluate", "--models", f"base,{tuned}", "--run", RUN_NAME]
     evaluate += [arg for folder in options.qrels for arg in ("--qrels", str(folder))]
     report = settings.reports_dir / RUN_NAME
@@ -219,7 +219,7 @@ def plan(options: PipelineOptions, settings: Settings) -> list[Stage]:
         Stage(
             "train",
             f"fine-tune {base} on the train split"
-            + (f", and {settings.ensemble_model} beside it" if partner else ""),
+            + (f", and {', '.join(partners)} beside it" if partners else ""),
             ["train", "--base", base, "--name", tuned, "--seed", str(options.seed)],
             done=lambda: all((folder / TRAINING_RECORD).is_file() for folder in trained),
             clear=lambda: _remove(

@@ -106,7 +106,7 @@ def test_an_unreachable_milvus_is_one_line(
 def test_an_ensemble_index_on_milvus_keeps_collections_of_its_own(
     workspace: Settings, milvus_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from podseek.index.episode_index import EpisodeIndex, open_ensemble_index
+    from podseek.index.episode_index import EpisodeIndex, open_ensemble_indexes
 
     with CatalogStore(workspace.catalog_path) as catalog:
         fill_catalog(catalog)
@@ -122,8 +122,10 @@ def test_an_ensemble_index_on_milvus_keeps_collections_of_its_own(
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["ensemble"]["rows"] == 12
     main = EpisodeIndex.open(settings)
-    ensemble = open_ensemble_index(settings, main.manifest)
-    assert read_manifest(settings.ensemble_index_dir).collection.startswith(f"{prefix}_ensemble_")
+    (ensemble,) = open_ensemble_indexes(settings, main.manifest, pytest.fail)
+    assert read_manifest(settings.ensemble_index_dirs[0]).collection.startswith(
+        f"{prefix}_ensemble_"
+    )
     # a rebuild of either drops its own other tables only: neither sees the other's
     assert main.backend.table_names() == [main.backend.table_name]
     assert ensemble.backend.table_names() == [ensemble.backend.table_name]

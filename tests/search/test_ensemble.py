@@ -1,6 +1,7 @@
-"""Two encoders fused (PODSEEK_ENSEMBLE_MODEL): the library's ranking is ranx's min-max sum of
-each encoder's own ranking, and the index command, search, the server and its writes keep and
-use both indexes. Real indexes, real weights (MiniLM and USE-multilingual)."""
+"""Encoders fused (PODSEEK_ENSEMBLE_MODEL): the library's ranking is ranx's min-max sum of each
+encoder's own ranking (a third summed, half and half, with the pair's), and the index command,
+search, the server and its writes keep and use every index. Real indexes, real weights
+(MiniLM, USE-multilingual and e5-small)."""
 
 import json
 from pathlib import Path
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 
 from podseek.cli import app
 from podseek.config import Settings, get_settings
-from podseek.index.episode_index import EpisodeIndex, open_ensemble_index, read_manifest
+from podseek.index.episode_index import EpisodeIndex, open_ensemble_indexes, read_manifest
 from podseek.models.registry import load_encoder, query_languages
 from podseek.search.engine import Searcher, SearchMode
 from podseek.serve.app import create_app
@@ -29,11 +30,12 @@ def run(*args: str):
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A workspace indexed by MiniLM, with USE-multilingual as its ensemble model."""
+    """A workspace indexed by MiniLM, with USE-multilingual and e5-small as its ensemble
+    models."""
     home = tmp_path_factory.mktemp("ensemble")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PODSEEK_HOME", str(home))
-        patch.setenv("PODSEEK_ENSEMBLE_MODEL", "use-multilingual")
+        patch.setenv("PODSEEK_ENSEMBLE_MODEL", "use-multilingual,e5-small")
         get_settings.cache_clear()
         run("ingest", "listennotes", str(FIXTURES / "listennotes"))
         run("ingest", "rss", str(FIXTURES / "show.xml"))
@@ -41,25 +43,31 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert indexed.exit_code == 0, indexed.output
         report = json.loads(indexed.stdout)
         assert report["model"] == "minilm" and report["ensemble"]["model"] == "use-multilingual"
-        assert report["rows"] == report["ensemble"]["rows"] == 7
+        assert report["ensemble_2"]["model"] == "e5-small"
+        assert report["rows"] == report["ensemble"]["rows"] == report["ensemble_2"]["rows"] == 7
     get_settings.cache_clear()
     return home
 
 
-def settings_for(home: Path, **values: object) -> Settings:
+def settings_for(
+    home: Path, ensemble_model: str = "use-multilingual", **values: object
+) -> Settings:
     return Settings(
-        _env_file=None, home=home, model="minilm", ensemble_model="use-multilingual", **values
+        _env_file=None, home=home, model="minilm", ensemble_model=ensemble_model, **values
     )
+
+
+def ensemble_index(settings: Settings, main: EpisodeIndex, n: int = 0) -> EpisodeIndex:
+    """The ``n``-th ensemble index, as a search opens it (nothing left out)."""
+    return open_ensemble_indexes(settings, main.manifest, pytest.fail)[n]
 
 
 @pytest.mark.parametrize("mode", [SearchMode.HYBRID, SearchMode.SEMANTIC])
 def test_the_ranking_is_the_min_max_sum_of_both_encoders(home: Path, mode: SearchMode) -> None:
     settings = settings_for(home)
     first = Searcher(EpisodeIndex.open(settings), load_encoder("minilm", home))
-    second = Searcher(
-        open_ensemble_index(settings, first.index.manifest), load_encoder("use-multilingual", home)
-    )
-    both = Searcher(first.index, first.query_vectors.encoder, partner=second)
+    second = Searcher(ensemble_index(settings, first.index), load_encoder("use-multilingual", home))
+    both = Searcher(first.index, first.query_vectors.encoder, partners=[second])
     alone = [
         Run({q: dict(h) for q, h in zip(QUERIES, s.rank(QUERIES, 100, mode), strict=True)})
         for s in (first, second)
@@ -76,13 +84,13 @@ def test_the_ranking_is_the_min_max_sum_of_both_encoders(home: Path, mode: Searc
 def test_a_partner_that_knows_only_english_joins_english_queries_only(home: Path) -> None:
     settings = settings_for(home)
     minilm = EpisodeIndex.open(settings)
-    use = open_ensemble_index(settings, minilm.manifest)
+    use = ensemble_index(settings, minilm)
     english = Searcher(
         minilm, load_encoder("minilm", home), languages=query_languages("minilm", home)
     )
     assert english.languages == {"en"} and query_languages("use-multilingual", home) is None
     alone = Searcher(use, load_encoder("use-multilingual", home))
-    gated = Searcher(use, alone.query_vectors.encoder, partner=english)
+    gated = Searcher(use, alone.query_vectors.encoder, partners=[english])
     queries = ["watching meteors in winter", "römische geschichte der kaiserzeit", "bread"]
     assert english.knows(queries) == [True, False, True]  # too short to tell: it joins
     expected = fuse(
@@ -98,27 +106,79 @@ def test_a_partner_that_knows_only_english_joins_english_queries_only(home: Path
         assert [i for i, _ in hits] == [i for i, _ in wanted]
 
 
-def test_search_and_the_server_use_both_and_writes_reach_both(
+def test_a_third_encoder_is_summed_half_and_half_with_the_pairs_ranking(home: Path) -> None:
+    settings = settings_for(home, "use-multilingual,e5-small")
+    first = Searcher(EpisodeIndex.open(settings), load_encoder("minilm", home))
+    use, e5 = (
+        Searcher(ensemble_index(settings, first.index, n), load_encoder(model, home))
+        for n, model in enumerate(("use-multilingual", "e5-small"))
+    )
+    three = Searcher(first.index, first.query_vectors.encoder, partners=[use, e5])
+    alone = [
+        Run({q: dict(h) for q, h in zip(QUERIES, s.rank(QUERIES, 100), strict=True)})
+        for s in (first, use, e5)
+    ]
+    pair = fuse(alone[:2], norm="min-max", method="sum")
+    expected = fuse([pair, alone[2]], norm="min-max", method="sum")
+    for query, hits in zip(QUERIES, three.rank(QUERIES, 5), strict=True):
+        wanted = sorted(expected[query].items(), key=lambda item: -item[1])[:5]
+        assert [i for i, _ in hits] == [i for i, _ in wanted]
+        assert [s for _, s in hits] == pytest.approx([s / 2 for _, s in wanted])
+    # one partner less is another ranking: the third one counts
+    assert three.rank(QUERIES, 7) != Searcher(
+        first.index, first.query_vectors.encoder, partners=[use]
+    ).rank(QUERIES, 7)
+
+
+def test_the_setting_reads_a_list_and_refuses_a_model_named_twice(tmp_path: Path) -> None:
+    listed = settings_for(tmp_path, " use-multilingual , mpnet,")
+    assert listed.ensemble_model == "use-multilingual,mpnet"
+    assert listed.ensemble_models == ["use-multilingual", "mpnet"]
+    assert listed.ensembles_for("e5-small") == [
+        ("use-multilingual", tmp_path / "index-ensemble"),
+        ("mpnet", tmp_path / "index-ensemble-2"),
+    ]
+    # the index's own model is not its partner; the others keep their folders
+    assert listed.ensembles_for("mpnet") == [("use-multilingual", tmp_path / "index-ensemble")]
+    assert settings_for(tmp_path, " , ").ensemble_models == []
+    with pytest.raises(ValueError, match="names mpnet more than once"):
+        settings_for(tmp_path, "mpnet,use-multilingual,mpnet")
+    get_settings.cache_clear()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PODSEEK_HOME", str(tmp_path))
+        patch.setenv("PODSEEK_ENSEMBLE_MODEL", "mpnet,mpnet")
+        result = runner.invoke(app, ["search", "stars"])
+    get_settings.cache_clear()
+    assert result.exit_code != 0 and "names mpnet more than once" in result.output
+    assert "Traceback" not in result.output and result.output.strip().count("\n") == 0
+
+
+def test_search_and_the_server_use_all_and_writes_reach_all(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    both = "use-multilingual,e5-small"
     monkeypatch.setenv("PODSEEK_HOME", str(home))
-    monkeypatch.setenv("PODSEEK_ENSEMBLE_MODEL", "use-multilingual")
+    monkeypatch.setenv("PODSEEK_ENSEMBLE_MODEL", both)
     get_settings.cache_clear()
     printed = json.loads(run("search", "meteor shower", "--json").stdout)["results"][0]["data"]
     assert printed[0]["id"] == "rss:show:ns-001"
 
     key = {"Authorization": "Bearer k"}
-    with TestClient(create_app(settings_for(home, api_key="k"))) as client:
+    with TestClient(create_app(settings_for(home, both, api_key="k"))) as client:
         served = client.get("/api/search", params={"q": "meteor shower"}).json()["data"]
         assert [r["id"] for r in served] == [r["id"] for r in printed]
         whales = {"id": "api:whales", "show_title": "Sea", "episode_title": "Whale songs"}
         assert client.post("/api/episodes", json=whales, headers=key).status_code == 200
         found = client.get("/api/search", params={"q": "humpback whales singing", "k": 1})
         assert found.json()["data"][0]["id"] == "api:whales"
-    settings = settings_for(home)
-    ensemble = open_ensemble_index(settings, read_manifest(settings.index_dir))
-    assert ensemble.backend.count() == 8  # the write reached the ensemble index too
-    ensemble.close()
+    settings = settings_for(home, both)
+    main = EpisodeIndex.open(settings)
+    assert main.manifest == read_manifest(settings.index_dir)
+    for n in (0, 1):  # the write reached both ensemble indexes too
+        ensemble = ensemble_index(settings, main, n)
+        assert ensemble.backend.count() == 8
+        ensemble.close()
+    main.close()
 
 
 def test_the_default_builds_both_and_search_says_when_it_has_one(
@@ -142,7 +202,7 @@ def test_the_default_builds_both_and_search_says_when_it_has_one(
     monkeypatch.delenv("PODSEEK_ENSEMBLE_MODEL")  # the default: use-multilingual beside it
     found, note = search()
     assert found == alone and note.count("\n") == 1  # one line: what is missing, what to run
-    assert note.startswith("note: searching with one encoder: no use-multilingual index in")
+    assert note.startswith("note: searching without use-multilingual: no use-multilingual index")
     served = Settings(_env_file=None, home=tmp_path / "ws")  # the server, too, goes on alone
     assert served.ensemble_model == "use-multilingual"
     with TestClient(create_app(served)) as client:

@@ -251,11 +251,11 @@ def test_train_command_prints_progress_on_stderr_and_json_on_stdout(
     assert re.search(r"hard negatives found for \d+ of 8 pairs", mined.stderr), mined.stderr
 
 
-def test_train_tunes_the_ensemble_model_beside_and_searches_fuse_that_copy(
+def test_train_tunes_the_ensemble_models_beside_and_searches_fuse_those_copies(
     workspace: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_split(workspace.home)
-    monkeypatch.setenv("PODSEEK_ENSEMBLE_MODEL", "use-multilingual")
+    monkeypatch.setenv("PODSEEK_ENSEMBLE_MODEL", "use-multilingual, e5-small")
 
     def podseek(*args: str) -> dict:
         get_settings.cache_clear()
@@ -264,26 +264,35 @@ def test_train_tunes_the_ensemble_model_beside_and_searches_fuse_that_copy(
         return json.loads(result.stdout)
 
     report = podseek("train", "--base", "minilm", "--name", "pair", "--batch", "4")
-    partner = report["partner"]
+    partner, second = report["partners"]
+    assert report["partner"] == partner  # a one-partner workspace's key: the first
     assert partner["name"] == "pair-use-multilingual" and partner["base"] == "use-multilingual"
     assert partner["pairs"] == report["pairs"] == 8 and partner["train_loss"] > 0
+    assert second["name"] == "pair-e5-small" and second["base"] == "e5-small"
     settings = get_settings()
-    assert settings.ensemble_for("pair") == "pair-use-multilingual"
+    home = settings.home
+    assert settings.ensembles_for("pair") == [
+        ("pair-use-multilingual", home / "index-ensemble"),
+        ("pair-e5-small", home / "index-ensemble-2"),
+    ]
     # a tuned model knows the languages its base knows: MiniLM's English, USE's any
     assert query_languages("pair", settings.home) == {"en"}
     assert query_languages("pair-use-multilingual", settings.home) is None
     indexed = podseek("index", "--model", "pair")
     assert indexed["ensemble"]["model"] == "pair-use-multilingual"
-    assert indexed["ensemble"]["rows"] == indexed["rows"]
+    assert indexed["ensemble_2"]["model"] == "pair-e5-small"
+    assert indexed["ensemble"]["rows"] == indexed["ensemble_2"]["rows"] == indexed["rows"]
     assert podseek("search", "bread")["results"][0]["data"]
 
+    monkeypatch.setenv("PODSEEK_ENSEMBLE_MODEL", "use-multilingual")
     alone = podseek("train", "--base", "minilm", "--name", "alone", "--batch", "4", "--no-partner")
-    assert alone["partner"] is None
-    assert get_settings().ensemble_for("alone") == "use-multilingual"  # the untuned one
-    assert get_settings().ensemble_for("e5-small") == "use-multilingual"
+    assert alone["partner"] is None and alone["partners"] == []
+    untuned = [("use-multilingual", home / "index-ensemble")]
+    assert get_settings().ensembles_for("alone") == untuned
+    assert get_settings().ensembles_for("e5-small") == untuned
     monkeypatch.setenv("PODSEEK_ENSEMBLE_MODEL", "")
     assert podseek("train", "--base", "minilm", "--name", "one", "--batch", "4")["partner"] is None
-    assert get_settings().ensemble_for("pair") is None  # one encoder: the setting rules
+    assert get_settings().ensembles_for("pair") == []  # one encoder: the setting rules
 
 
 def test_bad_requests_are_one_line_errors(home: Path, tmp_path: Path) -> None:

@@ -121,15 +121,13 @@ def index_command(
                 encoder.prepare_queries()  # the first search must not wait for an export
             return report
 
-        # the ensemble model's and the segment index (the index model's, searched with the
+        # the ensemble models' and the segment index (the index model's, searched with the
         # same query vector) first: a server reloads when the main one changes
         backend = BackendOptions.from_settings(settings)
-        ensemble_model = settings.ensemble_for(name)
-        ensemble = (
-            index(ensemble_model, settings.ensemble_index_dir, backend.for_ensemble())
-            if ensemble_model
-            else None
-        )
+        ensembles = [
+            index(partner, folder, backend.for_ensemble(folder))
+            for partner, folder in settings.ensembles_for(name)
+        ]
         segments = None
         if settings.segments and (
             catalog.transcript_count() or read_manifest(settings.segments_index_dir)
@@ -138,11 +136,17 @@ def index_command(
                 name, settings.segments_index_dir, backend.for_segments(), segments=True
             )
         report = index(name, settings.index_dir, backend)
-    reports = {"ensemble": ensemble, "segments": segments}
+    # the first ensemble index keeps the key a one-partner workspace's report has
+    named = {"ensemble" if n == 1 else f"ensemble_{n}": e for n, e in enumerate(ensembles, 1)}
+    reports = {**named, "segments": segments}
     if as_json:
         print_json({**report.to_dict(), **{k: r.to_dict() for k, r in reports.items() if r}})
         return
-    done_in_order = (("ensemble index", ensemble), ("segment index", segments), ("index", report))
+    done_in_order = (
+        *(("ensemble index", done) for done in ensembles),
+        ("segment index", segments),
+        ("index", report),
+    )
     for which, done in done_in_order:
         if done is None:
             continue

@@ -70,9 +70,9 @@ def train_command(
     partner: Annotated[
         bool,
         typer.Option(
-            help="Also tune the ensemble model (PODSEEK_ENSEMBLE_MODEL) on the same pairs, as "
-            "<name>-<ensemble model>: searches with the tuned model fuse it instead of the "
-            "untuned one.",
+            help="Also tune the ensemble models (PODSEEK_ENSEMBLE_MODEL) on the same pairs, "
+            "each as <name>-<ensemble model>: searches with the tuned model fuse those instead "
+            "of the untuned ones.",
         ),
     ] = True,
     as_json: JsonOption = False,
@@ -106,31 +106,26 @@ def train_command(
         save_minutes=checkpoint_minutes or None,
     )
     report = train_model(base, settings.pairs_dir, settings.home, chosen, options, device=device)
-    tuned_partner = settings.tuned_partner(chosen, base) if partner else None
-    partner_report = None
-    if tuned_partner is not None:
-        assert settings.ensemble_model is not None
-        partner_report = train_model(
-            settings.ensemble_model,
-            settings.pairs_dir,
-            settings.home,
-            tuned_partner,
-            options,
-            device=device,
-        )
+    partners = [
+        train_model(e, settings.pairs_dir, settings.home, tuned, options, device=device)
+        for e, tuned in settings.tuned_partners(chosen, base).items()
+        if partner
+    ]
     end_distributed()
     if distributed_rank() not in (None, 0):
         return  # rank 0 says it, once
     if as_json:
+        # "partner": the first, as a one-partner workspace's report has it
+        tuned_beside = [trained.to_dict() for trained in partners]
         print_json(
-            report.to_dict() | {"partner": partner_report.to_dict() if partner_report else None}
+            report.to_dict() | {"partner": (tuned_beside or [None])[0], "partners": tuned_beside}
         )
         return
-    for trained in filter(None, (report, partner_report)):
+    for trained in (report, *partners):
         typer.echo(_trained_line(trained))
     typer.echo(f"saved to {report.folder}; use it with `podseek index --model {report.name}`")
-    if partner_report is not None:
-        typer.echo(f"its searches fuse {partner_report.name}, saved to {partner_report.folder}")
+    for trained in partners:
+        typer.echo(f"its searches fuse {trained.name}, saved to {trained.folder}")
 
 
 def _trained_line(report: "TrainReport") -> str:

@@ -59,10 +59,11 @@ class BackendOptions:
             collection=settings.milvus_collection,
         )
 
-    def for_ensemble(self) -> "BackendOptions":
-        """The options of the ensemble model's index: on a Milvus server its collections get
-        their own prefix, so that a rebuild of either index never drops the other's."""
-        return self.beside("ensemble")
+    def for_ensemble(self, folder: Path) -> "BackendOptions":
+        """The options of an ensemble model's index (in ``folder``: index-ensemble,
+        index-ensemble-2, ...): on a Milvus server its collections get their own prefix
+        (ensemble, ensemble2, ...), so that a rebuild of one index never drops another's."""
+        return self.beside(folder.name.removeprefix("index-").replace("-", ""))
 
     def for_segments(self) -> "BackendOptions":
         """The options of the segment index (transcript windows), prefixed likewise."""

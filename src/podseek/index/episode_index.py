@@ -21,7 +21,7 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -584,23 +584,34 @@ class EpisodeIndex:
         self.backend.close()
 
 
-def open_ensemble_index(settings: "Settings", main: IndexManifest) -> EpisodeIndex | None:
-    """The index of the ensemble model (``PODSEEK_ENSEMBLE_MODEL``) that ``podseek index``
-    keeps beside the workspace's index, whose manifest is ``main``; ``None`` when there is no
-    ensemble model for it. :class:`Unavailable` when there should be one and it is missing
-    or holds other episodes than the workspace's (an index older than the setting, or one
-    rebuilt with the setting off): the caller searches with one encoder and says why."""
-    ensemble_model = settings.ensemble_for(main.model.name)
-    if ensemble_model is None:
-        return None
-    folder = settings.ensemble_index_dir
+def open_ensemble_indexes(
+    settings: "Settings", main: IndexManifest, note: Callable[[str], None]
+) -> list[EpisodeIndex]:
+    """The indexes of the ensemble models (``PODSEEK_ENSEMBLE_MODEL``) that ``podseek index``
+    keeps beside the workspace's index, whose manifest is ``main``, in the setting's order.
+    One that is missing or holds other episodes than the workspace's (an index older than the
+    setting, or one rebuilt with the setting off) is left out, and ``note`` hears why: the
+    search goes on with the others."""
+    indexes = []
+    for model, folder in settings.ensembles_for(main.model.name):
+        try:
+            indexes.append(_ensemble_index(settings, main, model, folder))
+        except Unavailable as missing:
+            note(f"searching without {model}: {missing}")
+    return indexes
+
+
+def _ensemble_index(
+    settings: "Settings", main: IndexManifest, model: str, folder: Path
+) -> EpisodeIndex:
+    """``model``'s index in ``folder``, if it is there and holds the index's episodes."""
     manifest = read_manifest(folder)
-    rebuild = "run `podseek index` to build it (or set PODSEEK_ENSEMBLE_MODEL= for one encoder)"
-    if manifest is None or manifest.model.name != ensemble_model:
-        raise Unavailable(f"no {ensemble_model} index in {folder} for the ensemble; {rebuild}")
+    rebuild = "run `podseek index` to build it (or leave it out of PODSEEK_ENSEMBLE_MODEL)"
+    if manifest is None or manifest.model.name != model:
+        raise Unavailable(f"no {model} index in {folder}; {rebuild}")
     if main.rows != manifest.rows:
         raise Unavailable(
-            f"the ensemble index in {folder} holds {manifest.rows:,} episodes and the index "
+            f"its index in {folder} holds {manifest.rows:,} episodes and the index "
             f"{main.rows:,}; {rebuild}"
         )
     return EpisodeIndex.open(settings, folder)

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from podseek.errors import PodseekError
 
-FORMAT_VERSION = 1  # part of the cache key: bump it when the export changes
+FORMAT_VERSION = 2  # part of the cache key: bump it when the export or its checks change
 # An int8 copy is kept only where its query vectors stay this close to float32's on
 # SAMPLE_QUERIES: e5-small and MiniLM do; all-mpnet-base-v2 does not, and keeps float32.
 INT8_MIN_COSINE = 0.98

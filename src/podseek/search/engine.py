@@ -32,7 +32,8 @@ from podseek.search.rerank import rerank_lists
 from podseek.search.segments import Moment, SegmentSearch
 from podseek.search.snippets import make_snippet
 
-# an ensemble weighs its two encoders' lists alike: their sum, as measured on the dev half
+# an ensemble weighs its two encoders' lists alike: their sum, as measured on the dev half;
+# each further partner is summed, half and half, with the ranking so far (docs/search.md)
 ENSEMBLE_ALPHA = 0.5
 # Letters a query needs before its language is read (a partner's gate); shorter ones: any.
 QUERY_LANGUAGE_LETTERS = 12
@@ -166,9 +167,12 @@ class Searcher:
         fusion: how hybrid mode fuses the lists (see :mod:`podseek.search.fusion`).
         query_vectors: a query-vector cache of ``encoder`` to share (a server keeps one per
             model across index versions); a new one by default.
-        partner: a searcher over the same episodes indexed by another encoder (the
-            ensemble model): semantic and hybrid rankings become the sum of both encoders'
-            min-max normalised lists, each ``depth`` deep; keyword search is one list.
+        partners: searchers over the same episodes indexed by other encoders (the ensemble
+            models): semantic and hybrid rankings become the sum of this encoder's and the
+            first partner's min-max normalised lists, each ``depth`` deep; each further
+            partner's list is then summed with that ranking, half and half (so the last
+            weighs most: three encoders rank as the pair's ranking fused with the third's,
+            which is what was measured). Keyword search is one list.
         segments: segment search over the transcripts' windows (same encoder): a search
             with ``segments=True`` fuses the episodes its windows score into the ranking and
             returns each result's moments.
@@ -191,7 +195,7 @@ class Searcher:
         depth: int = 100,
         fusion: Fusion = Fusion.ADAPTIVE,
         query_vectors: QueryVectorCache | None = None,
-        partner: "Searcher | None" = None,
+        partners: Sequence["Searcher"] = (),
         segments: SegmentSearch | None = None,
         overlap: bool = True,
         languages: frozenset[str] | None = None,
@@ -203,7 +207,7 @@ class Searcher:
         self.reranker = reranker
         self.rerank_depth = rerank_depth
         self.rerank_weight = rerank_weight
-        self.partner = partner
+        self.partners = list(partners)
         self.languages = languages
         self.segments = segments
         self.index = index
@@ -240,7 +244,7 @@ class Searcher:
         with ``windows`` (a list to fill) and a segment index, the episodes are lifted by
         their windows, and each query's ``{episode id: windows}`` is appended to it."""
         mode = SearchMode(mode)
-        ensemble = self.partner is not None and mode is not SearchMode.KEYWORD
+        ensemble = bool(self.partners) and mode is not SearchMode.KEYWORD
         lifted = windows is not None and self.segments is not None
         depth = max(k, self.depth) if mode is SearchMode.HYBRID or ensemble or lifted else k
         reranked = self.reranker is not None and mode is not SearchMode.KEYWORD
@@ -252,17 +256,14 @@ class Searcher:
             lists = sparse
         else:
             lists = self._fused(dense, sparse, alphas)
-            if theirs is not None:
+            for partner, vectors in zip(self.partners, theirs, strict=True):
                 # their vectors, fused with the same keyword list and weight
-                theirs = self._fused(theirs, sparse, alphas)
-                assert self.partner is not None
+                other = self._fused(vectors, sparse, alphas)
                 lists = [
-                    convex_combination(mine[:depth], other[:depth], ENSEMBLE_ALPHA)
+                    convex_combination(mine[:depth], their[:depth], ENSEMBLE_ALPHA)
                     if joins
                     else mine
-                    for mine, other, joins in zip(
-                        lists, theirs, self.partner.knows(queries), strict=True
-                    )
+                    for mine, their, joins in zip(lists, other, partner.knows(queries), strict=True)
                 ]
         if lifted:
             assert self.segments is not None and windows is not None
@@ -290,11 +291,13 @@ class Searcher:
         mode: SearchMode,
         filters: SearchFilters | None,
         fetched: dict[str, dict],
-    ) -> tuple[list[list[Hit]] | None, list[list[Hit]] | None, list[list[Hit]] | None, list[float]]:
-        """The ranked lists a search fuses: its vector lists, its partner's, its keyword
-        lists, and the fusion weights those give (the lists a mode does not use are None).
-        A hybrid search running alone computes its keyword half on a second thread."""
-        dense = theirs = sparse = keyword = None
+    ) -> tuple[list[list[Hit]] | None, list[list[list[Hit]]], list[list[Hit]] | None, list[float]]:
+        """The ranked lists a search fuses: its vector lists, each partner's, its keyword
+        lists, and the fusion weights those give (the lists a mode does not use are None;
+        no partner's in keyword mode). A hybrid search running alone computes its keyword
+        half on a second thread."""
+        dense = sparse = keyword = None
+        theirs: list[list[list[Hit]]] = []
         alphas: list[float] = []
         with _IN_FLIGHT as running:
             if mode is SearchMode.KEYWORD:
@@ -305,8 +308,7 @@ class Searcher:
                 sparse, alphas = self._keyword_side(queries, depth, filters, fetched)
             if mode is not SearchMode.KEYWORD:
                 dense = self._dense(queries, depth, filters)
-                if self.partner is not None:
-                    theirs = self.partner._dense(queries, depth, filters)
+                theirs = [partner._dense(queries, depth, filters) for partner in self.partners]
             if keyword is not None:
                 sparse, alphas = keyword.result()
         return dense, theirs, sparse, alphas

@@ -1,5 +1,5 @@
 """The searcher over a workspace, as ``podseek search`` opens it: the index with the model
-that built it, the ensemble model's index beside it, the segment index of the transcripts,
+that built it, the ensemble models' indexes beside it, the segment index of the transcripts,
 and the re-ranker the settings name. A companion index that is missing or does not fit is
 left out with a note (the search still answers), never a failure."""
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from podseek.config import Settings
 from podseek.errors import PodseekError, Unavailable
-from podseek.index.episode_index import EpisodeIndex, open_ensemble_index
+from podseek.index.episode_index import EpisodeIndex, open_ensemble_indexes
 from podseek.models.device import settings_device
 from podseek.models.registry import load_encoder, query_languages
 from podseek.models.reranker import Reranker, load_reranker
@@ -29,30 +29,22 @@ def open_searcher(
         )
     device = settings_device(settings, for_search=True)
     encoder = load_encoder(built_with, settings.home, settings.query_engine, device)
-    partner = None
-    try:
-        second = open_ensemble_index(settings, index.manifest)
-    except Unavailable as missing:
-        if note:
-            note(f"searching with one encoder: {missing}")
-        second = None
-    if second is not None:
-        second_encoder = load_encoder(
-            second.manifest.model.name, settings.home, settings.query_engine, device
-        )
-        partner = Searcher(
+    partners = [
+        Searcher(
             second,
-            second_encoder,
+            load_encoder(second.manifest.model.name, settings.home, settings.query_engine, device),
             settings.hybrid_depth,
             settings.hybrid_fusion,
             languages=query_languages(second.manifest.model.name, settings.home),
         )
+        for second in open_ensemble_indexes(settings, index.manifest, note or _unheard)
+    ]
     searcher = Searcher(
         index,
         encoder,
         settings.hybrid_depth,
         settings.hybrid_fusion,
-        partner=partner,
+        partners=partners,
         reranker=settings_reranker(settings),
         rerank_depth=settings.rerank_depth,
         rerank_weight=settings.rerank_weight,
@@ -63,6 +55,10 @@ def open_searcher(
         if note:
             note(f"searching episodes only: {missing}")
     return searcher
+
+
+def _unheard(_: str) -> None:
+    """Where a note goes when the caller did not ask for one."""
 
 
 def settings_reranker(settings: Settings) -> Reranker | None:

@@ -44,7 +44,7 @@ from podseek.index.episode_index import (
     WindowRecords,
     build_index,
     manifest_options,
-    open_ensemble_index,
+    open_ensemble_indexes,
     read_manifest,
     write_lock,
 )
@@ -187,13 +187,10 @@ class SearchService:
             raise Unavailable(self.error)
         in_use: set[str] = set()
         searcher = self._searcher(EpisodeIndex.open(settings), in_use)
-        try:
-            ensemble = open_ensemble_index(settings, searcher.index.manifest)
-        except Unavailable as missing:
-            log.warning("searching with one encoder: %s", missing)
-            ensemble = None
-        if ensemble is not None:
-            searcher.partner = self._searcher(ensemble, in_use)
+        searcher.partners = [
+            self._searcher(ensemble, in_use)
+            for ensemble in open_ensemble_indexes(settings, searcher.index.manifest, log.warning)
+        ]
         try:
             searcher.segments = segment_search(settings, searcher)
         except Unavailable as missing:
@@ -357,10 +354,10 @@ class SearchService:
         loaded = self._loaded
         if loaded is None:
             raise Unavailable("the index is not loaded yet")
-        # the ensemble model's index first: the main one's new manifest is what other
-        # workers reload on, and then both hold the write
-        if loaded.searcher.partner is not None:
-            self._reindex_one(catalog, loaded.searcher.partner)
+        # the ensemble models' indexes first: the main one's new manifest is what other
+        # workers reload on, and then all hold the write
+        for partner in loaded.searcher.partners:
+            self._reindex_one(catalog, partner)
         if loaded.searcher.segments is not None:  # the windows of a deleted episode go
             self._reindex_one(catalog, loaded.searcher.segments.searcher, windows=True)
         self._reindex_one(catalog, loaded.searcher)
