@@ -3,7 +3,9 @@ of the hand-written set, each of the workspace's encoders alone against their fu
 
 Opens the workspace's index and its ensemble indexes the way ``podseek search`` does (those
 are built by ``podseek index`` with the setting), ranks the half's queries in hybrid mode
-with each, and scores them with ranx.
+with each, and scores them with ranx. The time is per query of one batch; with
+``--one-by-one`` each query is searched alone, as a listener's search is, and the p50 / p99
+of those are printed (``--query-engine onnx-int8`` for podseek's default engine).
 
     PODSEEK_HOME=podseek-data PODSEEK_ENSEMBLE_MODEL=use-multilingual,mpnet podseek index
     PODSEEK_HOME=podseek-data PODSEEK_ENSEMBLE_MODEL=use-multilingual,mpnet \\
@@ -14,11 +16,13 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
 from ranx import Qrels, Run, evaluate
 
 from podseek.beir import load_beir
 from podseek.config import Settings
 from podseek.index.episode_index import EpisodeIndex, open_ensemble_indexes
+from podseek.models.onnx_queries import QueryEngine
 from podseek.models.registry import load_encoder, query_languages
 from podseek.search.engine import Searcher, SearchMode
 
@@ -29,6 +33,8 @@ METRICS = ["recall@10", "mrr@10", "ndcg@10"]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=("dev", "test"), default="dev")
+    parser.add_argument("--query-engine", choices=[e.value for e in QueryEngine], default="torch")
+    parser.add_argument("--one-by-one", action="store_true", help="time each query alone")
     args = parser.parse_args()
 
     settings = Settings()
@@ -40,7 +46,8 @@ def main() -> None:
     searchers = {}
     for index in (main_index, *ensemble_indexes):
         model = index.manifest.model.name
-        searchers[model] = Searcher(index, load_encoder(model, settings.home))
+        encoder = load_encoder(model, settings.home, QueryEngine(args.query_engine))
+        searchers[model] = Searcher(index, encoder)
     first, *others = searchers.values()
     # new query-vector caches: the fusion's time includes encoding each query with all;
     # an English-only partner (MiniLM, mpnet) joins English queries only, as in podseek search
@@ -56,14 +63,25 @@ def main() -> None:
     searchers[" + ".join(searchers)] = fused
     ids = list(half.queries)
     print(f"{args.split} half: {len(ids)} queries; hybrid; {first.index.manifest.rows} episodes")
-    print("| search | " + " | ".join(METRICS) + " | ms / query |\n|---|" + "---:|" * 4)
+    timing = "ms p50 / p99, one query at a time" if args.one_by_one else "ms / query"
+    print(f"| search | {' | '.join(METRICS)} | {timing} |\n|---|" + "---:|" * 4)
+    texts = [half.queries[q] for q in ids]
     for label, searcher in searchers.items():
-        started = time.perf_counter()
-        ranked = searcher.rank([half.queries[q] for q in ids], k=100, mode=SearchMode.HYBRID)
-        ms = 1000 * (time.perf_counter() - started) / len(ids)
+        if args.one_by_one:
+            searcher.rank(["warm up"], k=100)  # first-call costs (sessions, exact-search vectors)
+            ranked, took = [], []
+            for text in texts:
+                started = time.perf_counter()
+                ranked += searcher.rank([text], k=100, mode=SearchMode.HYBRID)
+                took.append(1000 * (time.perf_counter() - started))
+            ms = f"{np.percentile(took, 50):.1f} / {np.percentile(took, 99):.1f}"
+        else:
+            started = time.perf_counter()
+            ranked = searcher.rank(texts, k=100, mode=SearchMode.HYBRID)
+            ms = f"{1000 * (time.perf_counter() - started) / len(ids):.1f}"
         run = Run({q: dict(hits) or {"none": 0.0} for q, hits in zip(ids, ranked, strict=True)})
         scores = evaluate(Qrels(half.qrels), run, METRICS)
-        print(f"| {label} | " + " | ".join(f"{scores[m]:.3f}" for m in METRICS) + f" | {ms:.1f} |")
+        print(f"| {label} | " + " | ".join(f"{scores[m]:.3f}" for m in METRICS) + f" | {ms} |")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from podseek.cli import app
 from podseek.config import Settings, get_settings
 from podseek.index.episode_index import EpisodeIndex, open_ensemble_indexes, read_manifest
+from podseek.models.onnx_queries import QueryEngine
 from podseek.models.registry import load_encoder, query_languages
 from podseek.search.engine import Searcher, SearchMode
 from podseek.serve.app import create_app
@@ -93,13 +94,15 @@ def test_a_partner_that_knows_only_english_joins_english_queries_only(home: Path
     gated = Searcher(use, alone.query_vectors.encoder, partners=[english])
     queries = ["watching meteors in winter", "römische geschichte der kaiserzeit", "bread"]
     assert english.knows(queries) == [True, False, True]  # too short to tell: it joins
+    ranked = gated.rank(queries, 5)
+    # the German query is neither encoded nor searched by the partner that cannot read it
+    assert english.query_vectors.misses == 2 and english.query_vectors.hits == 0
     expected = fuse(
         [Run({q: dict(h) for q, h in zip(queries, s.rank(queries, 100), strict=True)})
          for s in (alone, english)],
         norm="min-max",
         method="sum",
     )  # fmt: skip
-    ranked = gated.rank(queries, 5)
     assert ranked[1] == alone.rank(queries[1:2], 5)[0]  # German: USE-multilingual alone
     for query, hits in zip(queries[::2], ranked[::2], strict=True):  # English: the sum
         wanted = sorted(expected[query].items(), key=lambda item: -item[1])[:5]
@@ -224,3 +227,34 @@ def test_the_default_builds_both_and_search_says_when_it_has_one(
     assert same["model"] == "use-multilingual" and "ensemble" not in same
     assert search()[1] == ""
     get_settings.cache_clear()
+
+
+def test_onnx_sessions_that_take_turns_in_one_search_do_not_spin(home: Path) -> None:
+    """ONNX Runtime's threads spin after a run: with two sessions in one search, the first
+    one's spinning threads would hold the cores the second one needs."""
+    settings = settings_for(home)
+    minilm = EpisodeIndex.open(settings)
+    use = ensemble_index(settings, minilm)
+
+    def onnx() -> Searcher:
+        return Searcher(minilm, load_encoder("minilm", home, QueryEngine.ONNX_INT8))
+
+    alone = onnx()
+    expected = alone.rank(QUERIES, 5)
+    with_use = Searcher(
+        minilm,
+        alone.query_vectors.encoder,
+        partners=[Searcher(use, load_encoder("use-multilingual", home))],
+    )
+    assert alone.query_vectors.encoder.query_engine.spinning  # one session: it spins
+    first, second = onnx(), onnx()
+    first.partners = [second]  # as the server sets them
+    engines = [s.query_vectors.encoder.query_engine for s in (first, second)]
+    assert not any(engine.spinning for engine in engines)
+    # the sessions open again without spinning, and rank as before
+    again = Searcher(minilm, first.query_vectors.encoder).rank(QUERIES, 5)
+    assert again == [[(i, pytest.approx(s, abs=1e-5)) for i, s in hits] for hits in expected]
+    assert [[i for i, _ in hits] for hits in first.rank(QUERIES, 5)] == [
+        [i for i, _ in hits] for hits in expected
+    ]  # the same model twice: the same order
+    assert with_use.rank(QUERIES, 5)

@@ -192,6 +192,9 @@ class OnnxQueryEncoder:
         name = "int8" if engine is QueryEngine.ONNX_INT8 else "float32"
         self.path = Path(cache_dir) / f"{fingerprint}-v{FORMAT_VERSION}" / f"query-{name}.onnx"
         self.threads = threads
+        # ONNX Runtime's threads spin a while after each run, waiting for more work: the
+        # fastest for one model alone, but they hold the cores another session needs next
+        self.spinning = True
         self._session: Any = None
 
     def prepare(self) -> Path:
@@ -204,6 +207,8 @@ class OnnxQueryEncoder:
                     export_onnx(self.model, self.path, self.engine is QueryEngine.ONNX_INT8)
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = self.threads or os.cpu_count() or 1
+            if not self.spinning:
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             options.log_severity_level = 3  # no warnings on stderr for a normal load
             try:
                 self._session = onnxruntime.InferenceSession(
@@ -215,14 +220,25 @@ class OnnxQueryEncoder:
             self._inputs = [node.name for node in self._session.get_inputs()]
         return self.path
 
+    def share_cores(self) -> None:
+        """Take turns with other sessions: from the next query on, this session's threads
+        sleep as soon as a run ends instead of spinning (the session is opened again)."""
+        if self.spinning:
+            self.spinning = False
+            self._session = None
+
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """L2-normalised float32 vectors; ``texts`` already carry the query prefix."""
         self.prepare()
+        session, inputs = self._session, self._inputs
+        if session is None:  # share_cores() closed it in between
+            self.prepare()
+            session, inputs = self._session, self._inputs
         parts = []
         for start in range(0, len(texts), batch_size):
             features = self.model.preprocess(list(texts[start : start + batch_size]))
-            feed = {name: features[name].numpy() for name in self._inputs}
-            parts.append(self._session.run(None, feed)[0])
+            feed = {name: features[name].numpy() for name in inputs}
+            parts.append(session.run(None, feed)[0])
         vectors = np.concatenate(parts).astype(np.float32, copy=False)
         # the graph normalises already; once more in float32 keeps dot product == cosine
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-12)

@@ -207,7 +207,6 @@ class Searcher:
         self.reranker = reranker
         self.rerank_depth = rerank_depth
         self.rerank_weight = rerank_weight
-        self.partners = list(partners)
         self.languages = languages
         self.segments = segments
         self.index = index
@@ -215,9 +214,29 @@ class Searcher:
         self.query_vectors = (
             query_vectors if query_vectors is not None else QueryVectorCache(encoder)
         )
+        self.partners = list(partners)
         self.depth = depth
         self.fusion = Fusion(fusion)
         self.overlap = overlap
+
+    @property
+    def partners(self) -> list["Searcher"]:
+        """The ensemble partners (see the class's arguments)."""
+        return self._partners
+
+    @partners.setter
+    def partners(self, partners: Sequence["Searcher"]) -> None:
+        self._partners = list(partners)
+        # a search runs its encoders one after the other on the same cores: where more than
+        # one is an ONNX Runtime session, none spins after its run (docs/search.md)
+        engines = [
+            engine
+            for searcher in (self, *self._partners)
+            if (engine := getattr(searcher.query_vectors.encoder, "query_engine", None))
+        ]
+        if len(engines) > 1:
+            for engine in engines:
+                engine.share_cores()
 
     def rank(
         self,
@@ -256,14 +275,14 @@ class Searcher:
             lists = sparse
         else:
             lists = self._fused(dense, sparse, alphas)
-            for partner, vectors in zip(self.partners, theirs, strict=True):
-                # their vectors, fused with the same keyword list and weight
-                other = self._fused(vectors, sparse, alphas)
+            for vectors in theirs:
+                # their vectors, fused with the same keyword list and weight; a query the
+                # partner does not know (None) keeps the ranking so far
                 lists = [
-                    convex_combination(mine[:depth], their[:depth], ENSEMBLE_ALPHA)
-                    if joins
-                    else mine
-                    for mine, their, joins in zip(lists, other, partner.knows(queries), strict=True)
+                    mine
+                    if their is None
+                    else convex_combination(mine[:depth], their[:depth], ENSEMBLE_ALPHA)
+                    for mine, their in zip(lists, self._fused(vectors, sparse, alphas), strict=True)
                 ]
         if lifted:
             assert self.segments is not None and windows is not None
@@ -291,13 +310,15 @@ class Searcher:
         mode: SearchMode,
         filters: SearchFilters | None,
         fetched: dict[str, dict],
-    ) -> tuple[list[list[Hit]] | None, list[list[list[Hit]]], list[list[Hit]] | None, list[float]]:
-        """The ranked lists a search fuses: its vector lists, each partner's, its keyword
-        lists, and the fusion weights those give (the lists a mode does not use are None;
-        no partner's in keyword mode). A hybrid search running alone computes its keyword
-        half on a second thread."""
+    ) -> tuple[
+        list[list[Hit]] | None, list[list[list[Hit] | None]], list[list[Hit]] | None, list[float]
+    ]:
+        """The ranked lists a search fuses: its vector lists, each partner's (None for a
+        query the partner does not know), its keyword lists, and the fusion weights those
+        give (the lists a mode does not use are None; no partner's in keyword mode). A
+        hybrid search running alone computes its keyword half on a second thread."""
         dense = sparse = keyword = None
-        theirs: list[list[list[Hit]]] = []
+        theirs: list[list[list[Hit] | None]] = []
         alphas: list[float] = []
         with _IN_FLIGHT as running:
             if mode is SearchMode.KEYWORD:
@@ -308,10 +329,21 @@ class Searcher:
                 sparse, alphas = self._keyword_side(queries, depth, filters, fetched)
             if mode is not SearchMode.KEYWORD:
                 dense = self._dense(queries, depth, filters)
-                theirs = [partner._dense(queries, depth, filters) for partner in self.partners]
+                theirs = [partner._known(queries, depth, filters) for partner in self.partners]
             if keyword is not None:
                 sparse, alphas = keyword.result()
         return dense, theirs, sparse, alphas
+
+    def _known(
+        self, queries: Sequence[str], depth: int, filters: SearchFilters | None
+    ) -> list[list[Hit] | None]:
+        """As a partner: the vector lists of the queries this searcher's encoder knows, and
+        None for the others, which it neither encodes nor searches (an English-only partner
+        costs a non-English query nothing)."""
+        joins = self.knows(queries)
+        known = [query for query, joined in zip(queries, joins, strict=True) if joined]
+        found = iter(self._dense(known, depth, filters) if known else [])
+        return [next(found) if joined else None for joined in joins]
 
     def knows(self, queries: Sequence[str]) -> list[bool]:
         """Whether each query is in a language this searcher's encoder knows (py3langid;
@@ -330,13 +362,18 @@ class Searcher:
         return sparse, self._alphas(queries, sparse, fetched)
 
     def _fused(
-        self, dense: list[list[Hit]], sparse: list[list[Hit]] | None, alphas: list[float]
-    ) -> list[list[Hit]]:
-        """Each query's vector list fused with its keyword list (as it is without one)."""
+        self,
+        dense: Sequence[list[Hit] | None],
+        sparse: list[list[Hit]] | None,
+        alphas: list[float],
+    ) -> list[list[Hit] | None]:
+        """Each query's vector list fused with its keyword list (as it is without one); a
+        query without a vector list (None: a partner's, for a query it does not know) keeps
+        None."""
         if sparse is None:
-            return dense
+            return list(dense)
         pairs = zip(dense, sparse, alphas, strict=True)
-        return [fuse(d, s, self.fusion, a) for d, s, a in pairs]
+        return [None if d is None else fuse(d, s, self.fusion, a) for d, s, a in pairs]
 
     def _dense(
         self, queries: Sequence[str], depth: int, filters: SearchFilters | None
