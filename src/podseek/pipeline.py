@@ -196,7 +196,7 @@ def plan(options: PipelineOptions, settings: Settings) -> list[Stage]:
     if options.quick:
         split += ["--eval", QUICK["eval"], "--test", QUICK["test"]]
     model_dir = home / "models" / tuned
-    # podseek train tunes the ensemble model beside it, and searches with it fuse that copy
+    # podseek train tunes the ensemble models beside it, and searches with it fuse those copies
     partners = settings.tuned_partners(tuned, base)
     trained = [model_dir] + [home / "models" / partner for partner in partners.values()]
     evaluate = ["evaluate", "--models", f"base,{tuned}", "--run", RUN_NAME]
