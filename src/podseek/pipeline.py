@@ -154,6 +154,8 @@ def _forget_generated(settings: Settings) -> None:
 
 def plan(options: PipelineOptions, settings: Settings) -> list[Stage]:
     """The stages of this run, in order, with the commands docs/pipeline.md documents."""
+    from podseek.training.train import partners_to_tune
+
     if options.source not in SOURCES:
         raise PodseekError(f"unknown source {options.source!r}; use {', '.join(SOURCES)}")
     base = options.base or settings.model
@@ -197,7 +199,7 @@ def plan(options: PipelineOptions, settings: Settings) -> list[Stage]:
         split += ["--eval", QUICK["eval"], "--test", QUICK["test"]]
     model_dir = home / "models" / tuned
     # podseek train tunes the ensemble models beside it, and searches with it fuse those copies
-    partners = settings.tuned_partners(tuned, base)
+    partners = partners_to_tune(settings, tuned, base)
     trained = [model_dir] + [home / "models" / partner for partner in partners.values()]
     evaluate = ["evaluate", "--models", f"base,{tuned}", "--run", RUN_NAME]
     evaluate += [arg for folder in options.qrels for arg in ("--qrels", str(folder))]

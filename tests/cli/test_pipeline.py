@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from podseek.pipeline import stage_failure
+from podseek.config import Settings
+from podseek.pipeline import PipelineOptions, plan, stage_failure
 
 FEED = "rss-feeds/1865.xml"
 STAGES = ["ingest", "generate", "split", "train", "index", "evaluate"]
@@ -187,3 +188,16 @@ def test_a_failed_stage_says_how_it_ended() -> None:
     crashed = stage_failure("generate", -signal.SIGSEGV, 12.0)
     assert crashed.startswith("stage generate crashed (killed by SIGSEGV after 12s)")
     assert "docs/install.md#crashes" in crashed
+
+
+def test_its_train_stage_tunes_the_partners_that_read_every_language(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, home=tmp_path, ensemble_model="use-multilingual,mpnet")
+    stages = {s.name: s for s in plan(PipelineOptions("listennotes", str(tmp_path)), settings)}
+    train = stages["train"]
+    assert train.summary.endswith("and use-multilingual beside it")  # mpnet: as packaged
+    (tmp_path / "models" / "e5-small-pipeline").mkdir(parents=True)
+    (tmp_path / "models" / "e5-small-pipeline" / "podseek-training.json").write_text("{}")
+    assert not train.done()  # its tuned partner is still missing
+    (tmp_path / "models" / "e5-small-pipeline-use-multilingual").mkdir()
+    (tmp_path / "models" / "e5-small-pipeline-use-multilingual" / "podseek-training.json").touch()
+    assert train.done()  # no mpnet copy is waited for

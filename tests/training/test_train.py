@@ -29,6 +29,7 @@ from podseek.training.train import (
     format_duration,
     logging_interval,
     mining_corpus,
+    partners_to_tune,
     progress_callback,
     train_model,
     training_pairs,
@@ -302,3 +303,18 @@ def test_bad_requests_are_one_line_errors(home: Path, tmp_path: Path) -> None:
         train_model("minilm", home / "pairs", home, "e5-small", SETTINGS)
     with pytest.raises(PodseekError, match="unknown model 'gpt-9'"):
         train_model("gpt-9", home / "pairs", home, "x", SETTINGS)
+
+
+def test_english_only_partners_are_fused_as_packaged(tmp_path: Path) -> None:
+    """A tuned MiniLM partner ranked no better than the packaged one on English queries, the
+    only ones it joins, and tuning mpnet would take hours on a CPU: train tunes neither."""
+    settings = Settings(
+        _env_file=None, home=tmp_path, ensemble_model="use-multilingual,mpnet,minilm,e5-small"
+    )
+    assert partners_to_tune(settings, "pair", "e5-small") == {
+        "use-multilingual": "pair-use-multilingual"  # e5-small is the base: no copy of itself
+    }
+    assert partners_to_tune(settings, "pair", "minilm") == {
+        "use-multilingual": "pair-use-multilingual",
+        "e5-small": "pair-e5-small",
+    }

@@ -70,9 +70,10 @@ def train_command(
     partner: Annotated[
         bool,
         typer.Option(
-            help="Also tune the ensemble models (PODSEEK_ENSEMBLE_MODEL) on the same pairs, "
-            "each as <name>-<ensemble model>: searches with the tuned model fuse those instead "
-            "of the untuned ones.",
+            help="Also tune the ensemble models (PODSEEK_ENSEMBLE_MODEL) that read every "
+            "language on the same pairs, each as <name>-<ensemble model>: searches with the "
+            "tuned model fuse those instead of the untuned ones. English-only ones (minilm, "
+            "mpnet) are fused as packaged.",
         ),
     ] = True,
     as_json: JsonOption = False,
@@ -87,6 +88,7 @@ def train_command(
         TrainSettings,
         distributed_rank,
         end_distributed,
+        partners_to_tune,
         train_model,
     )
 
@@ -108,7 +110,7 @@ def train_command(
     report = train_model(base, settings.pairs_dir, settings.home, chosen, options, device=device)
     partners = [
         train_model(e, settings.pairs_dir, settings.home, tuned, options, device=device)
-        for e, tuned in settings.tuned_partners(chosen, base).items()
+        for e, tuned in partners_to_tune(settings, chosen, base).items()
         if partner
     ]
     end_distributed()

@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from podseek.beir import load_corpus, load_qrels, load_queries
+from podseek.config import Settings
 from podseek.errors import PodseekError
 from podseek.extras import require
 from podseek.models.device import CPU, Device
@@ -65,6 +66,7 @@ from podseek.models.registry import (
     BUILTINS,
     RECORD,
     models_dir,
+    query_languages,
     resolve_model,
     trainable_model,
 )
@@ -431,6 +433,19 @@ def describe_ranks(ranks: list[dict[str, Any]], backend: str) -> str:
     if len(set(kinds)) == 1:
         return f"{len(ranks)} x {kinds[0]}, {backend}{on}"
     return f"{'; '.join(rank['device'] for rank in ranks)}, {backend}{on}"
+
+
+def partners_to_tune(settings: Settings, model: str, base: str) -> dict[str, str]:
+    """The ensemble models ``podseek train`` tunes beside ``model`` (trained from ``base``),
+    each with its tuned copy's name: those that read every language. An English-only partner
+    ranks English queries only, where a tuned MiniLM ranked no better than the packaged one
+    (docs/results.md), and tuning one costs what tuning the model does (hours for mpnet on a
+    CPU): it is fused as packaged."""
+    return {
+        ensemble_model: tuned
+        for ensemble_model, tuned in settings.tuned_partners(model, base).items()
+        if query_languages(ensemble_model, settings.home) is None
+    }
 
 
 def train_model(
