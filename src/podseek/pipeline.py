@@ -232,6 +232,8 @@ def plan(options: PipelineOptions, settings: Settings) -> list[Stage]:
             "index",
             f"index the catalog with {tuned}",
             ["index", "--model", tuned],
+            # another list of partners (an ensemble model added) indexes again: theirs too
+            {"ensemble": settings.ensemble_models},
             done=lambda: _index_model(settings) == tuned,
         ),
         Stage(

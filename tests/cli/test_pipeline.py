@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from podseek.config import Settings
-from podseek.pipeline import PipelineOptions, plan, stage_failure
+from podseek.pipeline import PipelineOptions, fingerprint, plan, stage_failure
 
 FEED = "rss-feeds/1865.xml"
 STAGES = ["ingest", "generate", "split", "train", "index", "evaluate"]
@@ -201,3 +201,8 @@ def test_its_train_stage_tunes_the_partners_that_read_every_language(tmp_path: P
     (tmp_path / "models" / "e5-small-pipeline-use-multilingual").mkdir()
     (tmp_path / "models" / "e5-small-pipeline-use-multilingual" / "podseek-training.json").touch()
     assert train.done()  # no mpnet copy is waited for
+    # a partner added after a run indexes again (its index is built; the others are kept)
+    one = Settings(_env_file=None, home=tmp_path, ensemble_model="use-multilingual")
+    again = {s.name: s for s in plan(PipelineOptions("listennotes", str(tmp_path)), one)}
+    assert fingerprint(again["index"], "") != fingerprint(stages["index"], "")
+    assert fingerprint(again["train"], "") == fingerprint(train, "")
