@@ -74,15 +74,16 @@ class Settings(BaseSettings):
         "name, a model trained into the workspace, or a sentence-transformers folder.",
     )
     ensemble_model: str | None = Field(
-        "use-multilingual",
-        description="A second encoder whose ranking is fused with the index model's: `podseek "
-        "index` keeps a second index with it (<workspace>/index-ensemble), and every search "
-        "encodes the query with both and sums their min-max normalised hybrid scores. Empty: "
-        "one encoder (half the indexing, a faster search, less memory). Ignored when the index "
-        "model is this one. A model `podseek train` tuned is fused with this encoder's copy "
-        "tuned beside it on the same pairs (<model>-<ensemble model>). Several, comma-"
-        "separated ('use-multilingual,mpnet'): an index each (index-ensemble, "
-        "index-ensemble-2, ...), each summed in turn, half and half, with the ranking so far.",
+        "use-multilingual,mpnet",
+        description="Encoders whose rankings are fused with the index model's, comma-"
+        "separated: `podseek index` keeps an index with each (<workspace>/index-ensemble, "
+        "index-ensemble-2, ...), and every search encodes the query with each and sums their "
+        "min-max normalised hybrid scores, in turn, half and half with the ranking so far. An "
+        "English-only encoder (mpnet, minilm) joins English queries only. A model `podseek "
+        "train` tuned is fused with the copies of the multilingual ones tuned beside it on the "
+        "same pairs (<model>-<ensemble model>). 'use-multilingual': two encoders (mpnet's "
+        "index takes minutes per thousand episodes on a CPU, and its query about 20 ms); "
+        "empty: one encoder. A model that is the index model is skipped.",
     )
     segments: bool = Field(
         True,

@@ -202,17 +202,21 @@ def test_the_default_builds_both_and_search_says_when_it_has_one(
     alone, note = search()
     assert alone and note == ""
 
-    monkeypatch.delenv("PODSEEK_ENSEMBLE_MODEL")  # the default: use-multilingual beside it
+    monkeypatch.delenv("PODSEEK_ENSEMBLE_MODEL")  # the default: use-multilingual and mpnet
     found, note = search()
-    assert found == alone and note.count("\n") == 1  # one line: what is missing, what to run
-    assert note.startswith("note: searching without use-multilingual: no use-multilingual index")
+    # a line each: what is missing, what to run
+    assert found == alone and note.count("\n") == 2
+    first, second = note.splitlines()
+    assert first.startswith("note: searching without use-multilingual: no use-multilingual index")
+    assert second.startswith("note: searching without mpnet: no mpnet index")
     served = Settings(_env_file=None, home=tmp_path / "ws")  # the server, too, goes on alone
-    assert served.ensemble_model == "use-multilingual"
+    assert served.ensemble_models == ["use-multilingual", "mpnet"]
     with TestClient(create_app(served)) as client:
         response = client.get("/api/search", params={"q": "stars", "k": 10})
         assert [r["id"] for r in response.json()["data"]] == alone
     indexed = json.loads(run("index", "--model", "minilm", "--json").stdout)
     assert indexed["ensemble"]["model"] == "use-multilingual" and indexed["ensemble"]["rows"] == 3
+    assert indexed["ensemble_2"]["model"] == "mpnet" and indexed["ensemble_2"]["rows"] == 3
     assert search()[1] == ""
 
     # the catalog grows and only the main index follows: the stale second one is left out
@@ -221,10 +225,11 @@ def test_the_default_builds_both_and_search_says_when_it_has_one(
     assert run("index", "--model", "minilm").exit_code == 0
     monkeypatch.delenv("PODSEEK_ENSEMBLE_MODEL")
     _, note = search()
-    assert "holds 3 episodes and the index 7; run `podseek index`" in note
-    # an index of the ensemble's own model gets no second copy of itself
+    assert note.count("holds 3 episodes and the index 7; run `podseek index`") == 2
+    # an index of an ensemble model gets no second copy of itself, only the other partner
     same = json.loads(run("index", "--model", "use-multilingual", "--json").stdout)
-    assert same["model"] == "use-multilingual" and "ensemble" not in same
+    assert same["model"] == "use-multilingual" and "ensemble_2" not in same
+    assert same["ensemble"]["model"] == "mpnet" and same["ensemble"]["rows"] == 7
     assert search()[1] == ""
     get_settings.cache_clear()
 
