@@ -65,9 +65,14 @@ main()
 """
 
 
-def podseek(home: Path, *args: str, blocked: tuple[str, ...] = EXTRA_MODULES):
-    """``podseek ARGS`` in a child process where ``blocked`` cannot be imported."""
+def podseek(
+    home: Path, *args: str, blocked: tuple[str, ...] = EXTRA_MODULES, default_ensemble: bool = False
+):
+    """``podseek ARGS`` in a child process where ``blocked`` cannot be imported (with the
+    default ensemble models where asked; the tests' one encoder otherwise)."""
     env = {**os.environ, "PODSEEK_HOME": str(home), "PODSEEK_DEVICE": "auto"}
+    if default_ensemble:
+        env.pop("PODSEEK_ENSEMBLE_MODEL", None)
     return subprocess.run(
         [sys.executable, "-c", RUNNER, ",".join(blocked), *args],
         capture_output=True,
@@ -103,6 +108,15 @@ def test_a_base_install_ingests_indexes_with_use_multilingual_and_searches(
     assert answer["data"][0]["episode_title"] == "Coral reefs"
     assert podseek(base_workspace, "models", "list").returncode == 0
     assert podseek(base_workspace, "--help").returncode == 0
+
+
+def test_a_base_install_says_which_default_partner_needs_an_extra(base_workspace: Path) -> None:
+    """mpnet, a default ensemble model, needs the encoders extra: the index says so in one
+    line, and how to go on without it."""
+    index = podseek(base_workspace, "index", "--model", "use-multilingual", default_ensemble=True)
+    assert index.returncode == 1
+    (line,) = index.stderr.strip().splitlines()
+    assert '"encoders" extra' in line and "leave mpnet out of PODSEEK_ENSEMBLE_MODEL" in line
 
 
 @pytest.mark.parametrize(

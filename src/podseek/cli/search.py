@@ -12,6 +12,7 @@ from podseek.catalog.cleaning import parse_filter_date
 from podseek.cli.common import JsonOption, RayOption, app, catalog_store, print_json, user_errors
 from podseek.config import get_settings
 from podseek.errors import PodseekError
+from podseek.extras import MissingExtra
 from podseek.index.backends import BackendOptions
 from podseek.index.base import AnnSettings, SearchFilters
 from podseek.models.device import settings_device
@@ -124,10 +125,16 @@ def index_command(
         # the ensemble models' and the segment index (the index model's, searched with the
         # same query vector) first: a server reloads when the main one changes
         backend = BackendOptions.from_settings(settings)
-        ensembles = [
-            index(partner, folder, backend.for_ensemble(folder))
-            for partner, folder in settings.ensembles_for(name)
-        ]
+
+        def ensemble(partner: str, folder: Path) -> "IndexReport":
+            try:
+                return index(partner, folder, backend.for_ensemble(folder))
+            except MissingExtra as error:  # a default partner, on an install without its extra
+                raise MissingExtra(
+                    f"{error} (or leave {partner} out of PODSEEK_ENSEMBLE_MODEL)"
+                ) from error
+
+        ensembles = [ensemble(partner, folder) for partner, folder in settings.ensembles_for(name)]
         segments = None
         if settings.segments and (
             catalog.transcript_count() or read_manifest(settings.segments_index_dir)
