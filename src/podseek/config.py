@@ -126,6 +126,13 @@ class Settings(BaseSettings):
         "model's own vectors; a model whose int8 copy strays further, such as mpnet, keeps "
         "float32), 'onnx' (float32, same vectors) or 'torch' (the model itself).",
     )
+    episode_engine: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="What encodes episodes on the CPU for transformer encoders (podseek index, "
+        "the server's writes): 'onnx' (the model's float32 copy in ONNX Runtime, exported once "
+        "per model: the same vectors, two to three times as fast on a CPU) or 'torch' (the "
+        "model itself). Other devices encode with torch.",
+    )
     ann_min_rows: int = Field(
         50_000,
         ge=1,

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from podseek.errors import PodseekError
+from podseek.models.device import CPU, Device
 from podseek.models.minilm import minilm_encoder
-from podseek.models.onnx_queries import OnnxQueryEncoder, QueryEngine, can_export
-from podseek.models.registry import load_encoder
+from podseek.models.onnx_queries import EpisodeEngine, OnnxQueryEncoder, QueryEngine, can_export
+from podseek.models.registry import _named, load_encoder
 
 QUERIES = [
     "healthy eating over the christmas holidays",
@@ -72,8 +73,47 @@ def test_encoder_routes_queries_through_the_engine(tmp_path: Path) -> None:
     assert encoder.query_engine.path.is_relative_to(tmp_path / "models" / ".onnx")
     routed = encoder.encode_queries(QUERIES[:3])
     assert np.array_equal(routed, encoder.query_engine.encode(QUERIES[:3]))
-    # episodes are always encoded by the model itself
     assert load_encoder("minilm", tmp_path).query_engine is None
+
+
+def test_the_episode_engine_gives_the_models_episode_vectors(tmp_path: Path) -> None:
+    """On the CPU, episodes go through the float32 copy: the model's vectors, each in its
+    place, though the engine batches them by length."""
+    encoder = load_encoder("minilm", tmp_path, QueryEngine.ONNX_INT8, CPU, EpisodeEngine.ONNX)
+    assert encoder.episode_engine is not None and encoder.episode_engine.path.name == (
+        "query-float32.onnx"
+    )
+    texts = [QUERIES[-1], *QUERIES[:4], "x", QUERIES[-1][:300], *QUERIES[4:7]]
+    expected = load_encoder("minilm", tmp_path).encode_episodes(texts)
+    got = encoder.encode_episodes(texts, batch_size=32)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    assert cosines(got, expected).min() > 0.99999
+    assert encoder.encode_episodes([]).shape == (0, encoder.dimension)
+    # the int8 query engine is quantised from the same float32 export, not exported again
+    exported = encoder.episode_engine.path.stat().st_mtime_ns
+    encoder.prepare_queries()
+    assert encoder.query_engine.path.name == "query-int8.onnx"
+    assert encoder.episode_engine.path.stat().st_mtime_ns == exported
+    assert sorted(p.name for p in exported_files(tmp_path)) == [
+        "query-float32.onnx",
+        "query-int8.onnx",
+    ]
+
+
+def test_the_episode_engine_is_the_float32_query_engine_and_only_on_the_cpu(
+    tmp_path: Path,
+) -> None:
+    shared = load_encoder("minilm", tmp_path, QueryEngine.ONNX, CPU, EpisodeEngine.ONNX)
+    assert shared.episode_engine is shared.query_engine  # one session, one export
+    assert load_encoder("minilm", tmp_path, QueryEngine.ONNX).episode_engine is None
+    on_gpu = minilm_encoder()
+    on_gpu.device = Device("cuda:0")  # as loaded there: torch encodes its episodes
+    named = _named(on_gpu, "minilm", "fp", tmp_path, QueryEngine.ONNX, EpisodeEngine.ONNX)
+    assert named.query_engine is not None and named.episode_engine is None
+
+
+def exported_files(home: Path) -> list[Path]:
+    return [p for p in (home / "models" / ".onnx").rglob("*") if p.is_file()]
 
 
 def test_export_is_cached_per_fingerprint(minilm, tmp_path: Path) -> None:

@@ -106,7 +106,9 @@ def index_command(
                 ray = RayEncoding.for_model(ray_options, model_name, settings.home)
             # with --ray this process only names the model (and exports the query model)
             device = CPU if ray else settings_device(settings)
-            encoder = load_encoder(model_name, settings.home, settings.query_engine, device)
+            encoder = load_encoder(
+                model_name, settings.home, settings.query_engine, device, settings.episode_engine
+            )
             report = build_index(
                 catalog,
                 encoder,

@@ -15,6 +15,8 @@ from podseek.models.device import CPU, Device
 # Whether the half-precision path casts the weights too, not only the activations: measured on
 # an H200 by benchmarks/scale_throughput.py (docs/scale.md).
 HALF_WEIGHTS = True
+# The largest batch the CPU's ONNX episode engine runs (benchmarks/encode_engines.py).
+EPISODE_ENGINE_BATCH = 4
 
 
 class Encoder(Protocol):
@@ -82,6 +84,8 @@ class SentenceTransformerEncoder:
         self.dimension = int(model.get_embedding_dimension())
         # a faster copy of the model for queries (see podseek.models.onnx_queries), or None
         self.query_engine: Any = None
+        # its float32 copy for episodes on the CPU (the same vectors, faster), or None
+        self.episode_engine: Any = None
 
     def prepare_queries(self) -> None:
         """Get the query engine ready (an export the first time), so no search waits for it."""
@@ -119,4 +123,8 @@ class SentenceTransformerEncoder:
     def encode_episodes(
         self, texts: Sequence[str], batch_size: int = 64, show_progress: bool = False
     ) -> np.ndarray:
+        if self.episode_engine is not None and texts:
+            # ONNX Runtime on the CPU is fastest on small batches (docs/results.md)
+            batch = min(batch_size, EPISODE_ENGINE_BATCH)
+            return self.episode_engine.encode([self.episode_prefix + t for t in texts], batch)
         return self._encode(texts, self.episode_prefix, batch_size, show_progress)

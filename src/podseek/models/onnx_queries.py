@@ -4,7 +4,9 @@ Why: a search encodes one short query and waits for it, so the encoder's per-cal
 of a search's latency. ONNX Runtime runs the same graph with less overhead per call than
 torch, and quantising its weights to int8 (dynamic quantisation, one scale per output
 channel) cuts the time again (``make bench-query-engines``; docs/results.md). Episodes are
-still encoded by torch in float32: those are the vectors the index holds. An int8 query
+encoded in float32, the vectors the index holds: on the CPU by the float32 copy (the
+``episode_engine`` setting; ONNX Runtime runs a model two to three times as fast as torch on
+small batches, with the same vectors), elsewhere by torch. An int8 query
 vector of e5-small or MiniLM agrees with the float32 one to a cosine of at least 0.99
 (tests/models/test_onnx_queries.py), and dev-set quality is unchanged within its noise
 (docs/results.md). A model whose int8 copy strays further (all-mpnet-base-v2's) keeps the
@@ -36,6 +38,7 @@ FORMAT_VERSION = 2  # part of the cache key: bump it when the export or its chec
 # An int8 copy is kept only where its query vectors stay this close to float32's on
 # SAMPLE_QUERIES: e5-small and MiniLM do; all-mpnet-base-v2 does not, and keeps float32.
 INT8_MIN_COSINE = 0.98
+FLOAT32_FILE = "query-float32.onnx"  # the float32 export, the name the onnx engine's file has
 SAMPLE_QUERIES = (
     "query: healthy eating over the holidays",
     "query: revolutionary general ferrying troops over an icy river on christmas",
@@ -52,6 +55,13 @@ class QueryEngine(StrEnum):
     ONNX_INT8 = "onnx-int8"  # ONNX Runtime, int8 weights: fastest; cosine >= 0.99 to float32
     ONNX = "onnx"  # ONNX Runtime, float32: the same vectors as torch, faster
     TORCH = "torch"  # the model itself: no export
+
+
+class EpisodeEngine(StrEnum):
+    """What encodes episodes for a sentence-transformers encoder on the CPU."""
+
+    ONNX = "onnx"  # ONNX Runtime, float32 (the query engine's float32 copy): the same vectors
+    TORCH = "torch"  # the model itself
 
 
 def can_export(model: Any) -> bool:
@@ -88,47 +98,26 @@ class _SentenceEmbedding:
 def export_onnx(model: Any, target: Path, quantize: bool) -> Path:
     """Export ``model`` (a ``SentenceTransformer``) to ``target`` (an ``.onnx`` file), once.
 
-    The file is written beside ``target`` under a temporary name and renamed into place, so a
-    crash or a second process never leaves a half-written model behind.
+    The float32 copy is kept beside ``target`` as :data:`FLOAT32_FILE` whatever is asked: the
+    episode engine runs it, and an int8 copy is quantised from it. Each file is written under
+    a temporary name and renamed into place, so a crash or a second process never leaves a
+    half-written model behind.
     """
-    import torch
-
     if target.is_file():
         return target
     if not can_export(model):
         raise PodseekError(f"{type(model[0]).__name__} models cannot be exported to ONNX")
     target.parent.mkdir(parents=True, exist_ok=True)
+    float_copy = target.with_name(FLOAT32_FILE)
     work = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=target.parent))
     try:
-        sample = model.preprocess(["query: a short sample text"])
-        names = [name for name, value in sample.items() if isinstance(value, torch.Tensor)]
-        wrapper = _SentenceEmbedding(model, names)
-        was_training = model.training
-        model.eval()
-        float_file = work / "model.onnx"
-        with torch.no_grad(), warnings.catch_warnings():
-            # the tracer warns about Python-side branches in transformers that do not depend
-            # on the input's values; the parity tests check the graph it writes
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                wrapper,
-                tuple(sample[name] for name in names),
-                str(float_file),
-                input_names=names,
-                output_names=["sentence_embedding"],
-                dynamic_axes={
-                    **{name: {0: "batch", 1: "tokens"} for name in names},
-                    "sentence_embedding": {0: "batch"},
-                },
-                opset_version=17,
-                dynamo=False,  # the TorchScript exporter handles transformers' masks as-is
-            )
-        model.train(was_training)  # the exporter may leave the model in training mode
-        result = float_file
+        if not float_copy.is_file():
+            os.replace(_export_float32(model, work), float_copy)
+        chosen = float_copy
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            result = work / "model-int8.onnx"
+            int8 = work / "model-int8.onnx"
             # per-channel scales keep e5-small's query vectors at cosine >= 0.995 to float32;
             # one scale per tensor drops that to about 0.98 and costs dev-set recall.
             # (The quantiser logs a hint about static-quantisation pre-processing on the root
@@ -137,15 +126,54 @@ def export_onnx(model: Any, target: Path, quantize: bool) -> Path:
             level = root.level
             root.setLevel(logging.ERROR)
             try:
-                quantize_dynamic(float_file, result, weight_type=QuantType.QInt8, per_channel=True)
+                quantize_dynamic(float_copy, int8, weight_type=QuantType.QInt8, per_channel=True)
             finally:
                 root.setLevel(level)
-            if agreement(float_file, result, model) < INT8_MIN_COSINE:
-                result = float_file  # this model's int8 copy strays: its queries stay float32
-        os.replace(result, target)
+            # a model whose int8 copy strays keeps float32 for its queries
+            if agreement(float_copy, int8, model) >= INT8_MIN_COSINE:
+                chosen = int8
+        if chosen != target:
+            if chosen == float_copy:  # the same file under the int8 engine's name
+                chosen = work / "model-float32.onnx"
+                try:
+                    os.link(float_copy, chosen)
+                except OSError:
+                    shutil.copyfile(float_copy, chosen)
+            os.replace(chosen, target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def _export_float32(model: Any, work: Path) -> Path:
+    """``model`` exported by torch's tracer to ``work/model.onnx``, float32."""
+    import torch
+
+    sample = model.preprocess(["query: a short sample text"])
+    names = [name for name, value in sample.items() if isinstance(value, torch.Tensor)]
+    wrapper = _SentenceEmbedding(model, names)
+    was_training = model.training
+    model.eval()
+    float_file = work / "model.onnx"
+    with torch.no_grad(), warnings.catch_warnings():
+        # the tracer warns about Python-side branches in transformers that do not depend
+        # on the input's values; the parity tests check the graph it writes
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            tuple(sample[name] for name in names),
+            str(float_file),
+            input_names=names,
+            output_names=["sentence_embedding"],
+            dynamic_axes={
+                **{name: {0: "batch", 1: "tokens"} for name in names},
+                "sentence_embedding": {0: "batch"},
+            },
+            opset_version=17,
+            dynamo=False,  # the TorchScript exporter handles transformers' masks as-is
+        )
+    model.train(was_training)  # the exporter may leave the model in training mode
+    return float_file
 
 
 def agreement(first: Path, second: Path, model: Any) -> float:
@@ -228,17 +256,22 @@ class OnnxQueryEncoder:
             self._session = None
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """L2-normalised float32 vectors; ``texts`` already carry the query prefix."""
+        """L2-normalised float32 vectors, in the order of ``texts`` (which already carry
+        their prefix); batched in order of length, as sentence-transformers does, so that a
+        batch pads little."""
         self.prepare()
         session, inputs = self._session, self._inputs
         if session is None:  # share_cores() closed it in between
             self.prepare()
             session, inputs = self._session, self._inputs
+        order = np.argsort([-len(text) for text in texts], kind="stable")
         parts = []
         for start in range(0, len(texts), batch_size):
-            features = self.model.preprocess(list(texts[start : start + batch_size]))
+            batch = [texts[i] for i in order[start : start + batch_size]]
+            features = self.model.preprocess(batch)
             feed = {name: features[name].numpy() for name in inputs}
             parts.append(session.run(None, feed)[0])
-        vectors = np.concatenate(parts).astype(np.float32, copy=False)
+        vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+        vectors[order] = np.concatenate(parts)
         # the graph normalises already; once more in float32 keeps dot product == cosine
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-12)

@@ -25,7 +25,7 @@ from podseek.errors import PodseekError
 from podseek.extras import install_command, installed, require
 from podseek.models.base import Encoder, SentenceTransformerEncoder
 from podseek.models.device import CPU, Device
-from podseek.models.onnx_queries import OnnxQueryEncoder, QueryEngine, can_export
+from podseek.models.onnx_queries import EpisodeEngine, OnnxQueryEncoder, QueryEngine, can_export
 
 # Written by ``podseek train`` into each model it saves: which data, base, settings and seed
 # made the model. A folder holding one is a model trained into the workspace.
@@ -278,15 +278,27 @@ def _named(
     fingerprint: str,
     home: Path | None = None,
     query_engine: QueryEngine = QueryEngine.TORCH,
+    episode_engine: EpisodeEngine = EpisodeEngine.TORCH,
 ) -> Encoder:
-    """Label ``encoder`` and give it the query engine asked for, where its model can run one."""
+    """Label ``encoder`` and give it the query engine and, on the CPU, the episode engine
+    asked for, where its model can run them (a float32 query engine is the episode engine
+    too: one session, one export)."""
     encoder.name = name
     encoder.fingerprint = fingerprint
     engine = QueryEngine(query_engine)
     model = getattr(encoder, "model", None)
-    if engine is not QueryEngine.TORCH and home is not None and can_export(model):
-        cache = models_dir(home) / ".onnx" / re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+    if home is None or not can_export(model):
+        return encoder
+    cache = models_dir(home) / ".onnx" / re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+    if engine is not QueryEngine.TORCH:
         encoder.query_engine = OnnxQueryEncoder(model, cache, fingerprint, engine)
+    on_cpu = getattr(encoder, "device", CPU).kind == "cpu"
+    if EpisodeEngine(episode_engine) is EpisodeEngine.ONNX and on_cpu:
+        encoder.episode_engine = (
+            encoder.query_engine
+            if engine is QueryEngine.ONNX
+            else OnnxQueryEncoder(model, cache, fingerprint, QueryEngine.ONNX)
+        )
     return encoder
 
 
@@ -328,12 +340,13 @@ def open_encoder(
     home: Path,
     query_engine: QueryEngine = QueryEngine.TORCH,
     device: Device = CPU,
+    episode_engine: EpisodeEngine = EpisodeEngine.TORCH,
 ) -> Encoder:
     """The encoder ``model`` refers to, on ``device``.
 
-    ``query_engine`` picks what encodes queries for transformer models (see
-    :mod:`podseek.models.onnx_queries`); the exported query model is cached in the
-    workspace's models folder."""
+    ``query_engine`` picks what encodes queries for transformer models, ``episode_engine``
+    what encodes their episodes on the CPU (see :mod:`podseek.models.onnx_queries`); the
+    exported models are cached in the workspace's models folder."""
     try:
         if model.use_port:
             return _named(_use_encoder(model, home, device), model.name, model.fingerprint())
@@ -346,7 +359,7 @@ def open_encoder(
     except (OSError, ValueError) as error:
         where = model.folder or model.name
         raise PodseekError(f"{where}: cannot load the model: {error}") from error
-    return _named(encoder, model.name, model.fingerprint(), home, query_engine)
+    return _named(encoder, model.name, model.fingerprint(), home, query_engine, episode_engine)
 
 
 def load_encoder(
@@ -354,13 +367,16 @@ def load_encoder(
     home: Path,
     query_engine: QueryEngine = QueryEngine.TORCH,
     device: Device = CPU,
+    episode_engine: EpisodeEngine = EpisodeEngine.TORCH,
 ) -> Encoder:
     """The encoder named ``name_or_path`` (see :func:`resolve_model`), on ``device``.
 
-    ``query_engine``: the command line uses the ``query_engine`` setting, library callers get
-    the model itself unless they ask. ``device`` is where the model encodes episodes (and
-    queries, with the torch engine); the CPU unless asked."""
-    return open_encoder(resolve_model(name_or_path, home), home, query_engine, device)
+    ``query_engine`` and ``episode_engine``: the command line uses the settings of those
+    names, library callers get the model itself unless they ask. ``device`` is where the
+    model encodes episodes (and queries, with the torch engine); the CPU unless asked."""
+    return open_encoder(
+        resolve_model(name_or_path, home), home, query_engine, device, episode_engine
+    )
 
 
 def load_folder_encoder(

@@ -253,6 +253,7 @@ class SearchService:
                 settings.home,
                 settings.query_engine,
                 settings_device(settings, for_search=True),
+                settings.episode_engine,  # the server's writes encode episodes too
             )
             self._query_vectors[key] = QueryVectorCache(self._encoders[key])
         in_use.add(key)
