@@ -67,7 +67,8 @@ def encode(encoder: Any, texts: list[str], batch: int) -> np.ndarray:
     the encoder has one (``encode_episodes`` caps its batch)."""
     if encoder.episode_engine is None:
         return encoder.encode_episodes(texts, batch_size=batch)
-    return encoder.episode_engine.encode([encoder.episode_prefix + t for t in texts], batch)
+    prefixed = [encoder.episode_prefix + text for text in texts]
+    return encoder.episode_engine.encode(prefixed, batch, by_length=True)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from podseek.errors import PodseekError
+from podseek.index.episode_index import encoder_device
 from podseek.models.device import CPU, Device
 from podseek.models.minilm import minilm_encoder
 from podseek.models.onnx_queries import EpisodeEngine, OnnxQueryEncoder, QueryEngine, can_export
@@ -89,6 +91,8 @@ def test_the_episode_engine_gives_the_models_episode_vectors(tmp_path: Path) -> 
     assert got.shape == expected.shape and got.dtype == np.float32
     assert cosines(got, expected).min() > 0.99999
     assert encoder.encode_episodes([]).shape == (0, encoder.dimension)
+    threads = torch.get_num_threads()
+    assert encoder_device(encoder) == f"cpu ({threads} threads, fp32) through ONNX Runtime"
     # the int8 query engine is quantised from the same float32 export, not exported again
     exported = encoder.episode_engine.path.stat().st_mtime_ns
     encoder.prepare_queries()

@@ -243,9 +243,13 @@ class IndexReport:
 
 
 def encoder_device(encoder: Encoder) -> str:
-    """Where an encoder runs, as stage records say it (the CPU for the numpy engines)."""
+    """Where an encoder runs, as stage records say it (the CPU for the numpy engines), and
+    through ONNX Runtime where its episode engine is."""
     device = getattr(encoder, "device", None)
-    return device.describe() if hasattr(device, "describe") else "cpu"
+    where = device.describe() if hasattr(device, "describe") else "cpu"
+    if getattr(encoder, "episode_engine", None) is not None:
+        return f"{where} through ONNX Runtime"
+    return where
 
 
 # (ids, episodes, texts, vectors, seconds spent encoding) per chunk

@@ -126,5 +126,6 @@ class SentenceTransformerEncoder:
         if self.episode_engine is not None and texts:
             # ONNX Runtime on the CPU is fastest on small batches (docs/results.md)
             batch = min(batch_size, EPISODE_ENGINE_BATCH)
-            return self.episode_engine.encode([self.episode_prefix + t for t in texts], batch)
+            prefixed = [self.episode_prefix + text for text in texts]
+            return self.episode_engine.encode(prefixed, batch, by_length=True)
         return self._encode(texts, self.episode_prefix, batch_size, show_progress)

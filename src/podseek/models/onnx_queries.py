@@ -255,16 +255,21 @@ class OnnxQueryEncoder:
             self.spinning = False
             self._session = None
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, by_length: bool = False
+    ) -> np.ndarray:
         """L2-normalised float32 vectors, in the order of ``texts`` (which already carry
-        their prefix); batched in order of length, as sentence-transformers does, so that a
-        batch pads little."""
+        their prefix). ``by_length`` batches them in order of length, as sentence-transformers
+        does, so that a batch pads little (episodes); otherwise in their order: an int8
+        copy's activations are quantised per batch, so a query's vector depends a little on
+        the queries it is batched with, and a benchmark's batches stay as they were."""
         self.prepare()
         session, inputs = self._session, self._inputs
         if session is None:  # share_cores() closed it in between
             self.prepare()
             session, inputs = self._session, self._inputs
-        order = np.argsort([-len(text) for text in texts], kind="stable")
+        lengths = [-len(text) for text in texts] if by_length else [0] * len(texts)
+        order = np.argsort(lengths, kind="stable")
         parts = []
         for start in range(0, len(texts), batch_size):
             batch = [texts[i] for i in order[start : start + batch_size]]
