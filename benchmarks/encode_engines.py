@@ -10,18 +10,14 @@ lowest between a run's vectors and torch's at batch 32, the vectors an index hel
 
 import argparse
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from encode_throughput import sample_texts
 
-from podseek.catalog.episode import episode_text
-from podseek.catalog.ingest import ingest
-from podseek.catalog.sources.listennotes import ListenNotesSource
-from podseek.catalog.store import CatalogStore
 from podseek.models.device import CPU
 from podseek.models.onnx_queries import EpisodeEngine
 from podseek.models.registry import load_encoder
@@ -36,12 +32,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=480)
     parser.add_argument("--models", default="e5-small,minilm,mpnet")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, CatalogStore(Path(tmp) / "c.sqlite") as catalog:
-        ingest(catalog, ListenNotesSource(args.data / "listennotes-dec2017"), progress=False)
-        episodes = list(catalog.iter_episodes())
-    rng = np.random.default_rng(0)
-    picks = rng.choice(len(episodes), size=min(args.episodes, len(episodes)), replace=False)
-    texts = [episode_text(episodes[i], 2000) for i in picks]
+    texts = sample_texts(args.data, args.episodes)
     print(f"{len(texts)} episodes; {os.cpu_count()} cores, torch threads {torch.get_num_threads()}")
     print("\n| encoder | engine | batch | episodes/s | lowest cosine to torch at 32 |")
     print("|---|---|---:|---:|---:|")

@@ -27,6 +27,16 @@ from podseek.models.registry import BUILTINS, load_encoder
 DEVSET = Path(__file__).resolve().parent / "devset" / "listennotes"
 
 
+def sample_texts(data: Path, count: int) -> list[str]:
+    """The encoder texts of ``count`` Listen Notes episodes, a seeded sample."""
+    with tempfile.TemporaryDirectory() as tmp, CatalogStore(Path(tmp) / "c.sqlite") as catalog:
+        ingest(catalog, ListenNotesSource(data / "listennotes-dec2017"), progress=False)
+        episodes = list(catalog.iter_episodes())
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(episodes), size=min(count, len(episodes)), replace=False)
+    return [episode_text(episodes[i], 2000) for i in picks]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
@@ -34,12 +44,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=1000)
     parser.add_argument("--models", default=",".join(BUILTINS))
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, CatalogStore(Path(tmp) / "c.sqlite") as catalog:
-        ingest(catalog, ListenNotesSource(args.data / "listennotes-dec2017"), progress=False)
-        episodes = list(catalog.iter_episodes())
-    rng = np.random.default_rng(0)
-    picks = rng.choice(len(episodes), size=min(args.episodes, len(episodes)), replace=False)
-    texts = [episode_text(episodes[i], 2000) for i in picks]
+    texts = sample_texts(args.data, args.episodes)
     queries = list(load_beir(DEVSET).queries.values())
     print(
         f"{len(texts)} episodes, mean {statistics.mean(map(len, texts)):.0f} characters; "
