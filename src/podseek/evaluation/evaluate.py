@@ -51,6 +51,7 @@ from podseek.index.backends import BackendOptions
 from podseek.index.episode_index import EpisodeIndex, build_index, model_info, read_manifest
 from podseek.models.base import Encoder
 from podseek.models.device import CPU, Device
+from podseek.models.onnx_queries import EpisodeEngine
 from podseek.models.registry import (
     load_encoder,
     resolve_model,
@@ -433,7 +434,13 @@ def evaluate_models(
         log(
             f"evaluating {', '.join(m.label for m in models)} on {', '.join(s.title for s in sets)}"
         )
-        encoders = {m.label: load_encoder(m.name, run.home, device=run.device) for m in models}
+        # episodes as podseek index encodes them (the settings' episode engine); queries by
+        # the model itself
+        engine = run.settings.episode_engine if run.settings else EpisodeEngine.TORCH
+        encoders = {
+            m.label: load_encoder(m.name, run.home, device=run.device, episode_engine=engine)
+            for m in models
+        }
         retrieval = {}
         for judged in sets:
             tick = time.perf_counter()
