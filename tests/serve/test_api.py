@@ -332,3 +332,28 @@ def test_raw_bad_requests_are_answered(client: TestClient, raw: str) -> None:
 def test_a_huge_body_is_refused_cleanly(client: TestClient) -> None:
     huge = b'{"id": "a:1", "episode_title": "' + b"x" * 1_000_000 + b'"'  # 1 MB, unterminated
     assert client.post("/api/episodes", content=huge, headers=AUTH).status_code == 422
+
+
+def test_podseek_serve_prints_its_address_once_it_answers(home: Path) -> None:
+    """The address line comes after the index and its encoders are loaded: a request sent
+    as soon as it is printed is answered."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PODSEEK_HOME": str(home), "PODSEEK_MODEL": "minilm"}
+    command = [sys.executable, "-m", "podseek", "serve", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().startswith(f"podseek: loading {home}")
+        ready = server.stdout.readline()
+        assert ready.startswith(f"podseek: searching {home} at http://127.0.0.1:{port}/")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as answer:
+            assert answer.status == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,7 +1,7 @@
 """``podseek serve``: the HTTP API and the search page."""
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -31,12 +31,28 @@ def serve_command(
     # workers are new processes: they read the workspace from the environment
     os.environ["PODSEEK_HOME"] = str(settings.home)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    typer.echo(f"podseek: searching {settings.home} at http://{shown}:{port}/ (Ctrl-C stops)")
-    uvicorn.run(
-        "podseek.serve.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-    )
+    ready = f"podseek: searching {settings.home} at http://{shown}:{port}/ (Ctrl-C stops)"
+    if workers > 1:  # each worker loads in its own process; uvicorn starts them by name
+        typer.echo(ready)
+        uvicorn.run(
+            "podseek.serve.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+        return
+    from podseek.serve.app import create_app
+
+    class Announcing(uvicorn.Server):
+        """Says where to search once it listens: after the index and its encoders load."""
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                typer.echo(ready)
+
+    typer.echo(f"podseek: loading {settings.home} ...")
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
+    Announcing(config).run()
