@@ -87,6 +87,8 @@ def main() -> None:
             started = time.perf_counter()
             ranked = searcher.rank(texts, k=100, mode=SearchMode.HYBRID)
             ms = f"{1000 * (time.perf_counter() - started) / len(ids):.1f}"
+        if searcher is fused:
+            fused_ranked = ranked
         run = Run({q: dict(hits) or {"none": 0.0} for q, hits in zip(ids, ranked, strict=True)})
         scores = [evaluate(Qrels(half.qrels), run, METRICS)[m] for m in METRICS]
         for part in parts.values():
@@ -94,7 +96,7 @@ def main() -> None:
             scores.append(evaluate(Qrels(part.qrels), part_run, "recall@10"))
         print(f"| {label} | " + " | ".join(f"{s:.3f}" for s in scores) + f" | {ms} |")
     if args.misses:  # the fusion's: what no encoder put in the top 10
-        for query, hits in zip(ids, ranked, strict=True):
+        for query, hits in zip(ids, fused_ranked, strict=True):
             relevant = {i for i, grade in half.qrels[query].items() if grade > 0}
             ranks = [n for n, (i, _) in enumerate(hits, 1) if i in relevant]
             if not ranks or ranks[0] > 10:
